@@ -1,0 +1,3 @@
+"""coachbridge: coaching programs for MemberPress sites on WordPress."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,220 @@
+"""The ``coachbridge`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bridge.config import Config, load_config
+from bridge.errors import CoachbridgeError
+from bridge.logs import configure_logging
+from bridge.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class _State:
+    """What the group passes to its commands: the config path, read lazily."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            configure_logging(self._config.logging)
+        return self._config
+
+    def runtime(self) -> Runtime:
+        return Runtime.from_config(self.config())
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="COACHBRIDGE_CONFIG",
+    help="TOML configuration file (default: $COACHBRIDGE_CONFIG, else built-in "
+    "defaults).",
+)
+@click.version_option(package_name="coachbridge")
+@click.pass_context
+def cli(context: click.Context, config_path: str | None) -> None:
+    """Coaching programs, cohorts and progress for MemberPress sites."""
+    context.obj = _State(config_path)
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: server.host).")
+@click.option("--port", type=int, help="TCP port (default: server.port).")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Serve HTTP only, for extra web processes beside one with the scheduler.",
+)
+@pass_state
+def serve(
+    state: _State, host: str | None, port: int | None, threads: int, no_scheduler: bool
+) -> None:
+    """Run the web app and the scheduled jobs."""
+    from bridge.app import create_app
+    from bridge.server import serve_forever
+
+    config = state.config()
+    runtime = state.runtime()
+    _require_schema(runtime)
+    app = create_app(runtime=runtime)
+    scheduler = None
+    if config.scheduler.enabled and not no_scheduler:
+        from bridge.scheduler import start_scheduler
+
+        scheduler = start_scheduler(runtime)
+    try:
+        serve_forever(
+            app, host or config.server.host, port or config.server.port, threads
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+        runtime.close()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def sync(state: _State, as_json: bool) -> None:
+    """Reconcile every member's enrollments with WordPress now."""
+    from bridge.reconcile import reconcile_all
+
+    runtime = state.runtime()
+    _require_schema(runtime)
+    total = runtime.wordpress.count_members()
+    show_bar = not as_json and sys.stderr.isatty()
+    with click.progressbar(
+        length=total, label="Reconciling members", file=sys.stderr, hidden=not show_bar
+    ) as bar:
+        summary = reconcile_all(runtime, progress=bar.update)
+    runtime.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        for name, value in summary.as_dict().items():
+            click.echo(f"{name.replace('_', ' ')}: {value}")
+    if summary.errors:
+        sys.exit(1)
+
+
+@cli.group()
+def db() -> None:
+    """Manage the state database schema."""
+
+
+@db.command()
+@pass_state
+def upgrade(state: _State) -> None:
+    """Create the state tables or upgrade them to this version."""
+    from bridge.migrate import current_revision, upgrade
+
+    runtime = state.runtime()
+    upgrade(runtime.db.engine)
+    click.echo(f"state database at revision {current_revision(runtime.db.engine)}")
+    runtime.close()
+
+
+@cli.group()
+def programs() -> None:
+    """Manage coaching programs."""
+
+
+@programs.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_state
+def programs_load(state: _State, path: Path) -> None:
+    """Create or update programs, cohorts and coaches from a TOML or JSON file."""
+    from bridge.programs_file import load_programs_file
+
+    runtime = state.runtime()
+    _require_schema(runtime)
+    result = load_programs_file(runtime, path)
+    runtime.close()
+    for line in result.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array).")
+@pass_state
+def enrollments(state: _State, as_json: bool) -> None:
+    """List every enrollment."""
+    from bridge.enrollment import list_enrollments
+
+    runtime = state.runtime()
+    _require_schema(runtime)
+    rows = list_enrollments(runtime)
+    runtime.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['wp_user_id']:>8}  {row['program']:<24} {row['cohort']:<24} "
+            f"{row['status']:<9} {row['start_date']}"
+        )
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Exit after printing the summary.")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("coachbridge-demo"),
+    show_default=True,
+    help="Folder for the demo's SQLite databases (recreated on each run).",
+)
+def demo(once: bool, port: int, workdir: Path) -> None:
+    """Run a self-contained demo site on 127.0.0.1, no configuration needed."""
+    from bridge.demo import run_demo
+
+    run_demo(workdir=workdir, port=port, once=once)
+
+
+def _require_schema(runtime: Runtime) -> None:
+    from bridge.migrate import current_revision, head_revision
+
+    current = current_revision(runtime.db.engine)
+    if current != head_revision():
+        raise CoachbridgeError(
+            f"the state database is at revision {current or 'none'}, this version "
+            f"needs {head_revision()}: run 'coachbridge db upgrade' first"
+        )
+
+
+def main() -> None:
+    """Run the command line, turning service errors into a message and exit 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except CoachbridgeError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
