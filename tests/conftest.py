@@ -78,3 +78,47 @@ def mysql_database_factory(mysql_server_url: str) -> Iterator:
     yield create
     for name in created:
         _drop_database(mysql_server_url, name)
+
+
+@pytest.fixture
+def make_runtime(tmp_path) -> Iterator:
+    """Build Runtimes on an upgraded state database; all are closed after the test.
+
+    Arguments: ``state_url`` (default: an SQLite file in tmp_path), ``wordpress_url``
+    (optional), ``clock`` and ``rng`` (optional), and ``config`` overrides as a
+    mapping of sections, e.g. ``{"coaching": {"off_track_threshold": 2}}``.
+    """
+    from bridge.config import config_from_mapping
+    from bridge.migrate import upgrade
+    from bridge.runtime import Runtime
+
+    built: list[Runtime] = []
+
+    def make(
+        state_url: str | None = None,
+        wordpress_url: str | None = None,
+        clock=None,
+        rng=None,
+        table_prefix: str = "wp_",
+        **sections,
+    ) -> Runtime:
+        data = {section: dict(values) for section, values in sections.items()}
+        data.setdefault("state", {})["database_url"] = (
+            state_url or f"sqlite:///{tmp_path}/state-{len(built)}.sqlite3"
+        )
+        if wordpress_url:
+            wordpress = data.setdefault("wordpress", {})
+            wordpress["database_url"] = wordpress_url
+            wordpress["table_prefix"] = table_prefix
+        runtime = Runtime.from_config(config_from_mapping(data))
+        if clock is not None:
+            runtime.clock = clock
+        if rng is not None:
+            runtime.rng = rng
+        upgrade(runtime.db.engine)
+        built.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in built:
+        runtime.close()
