@@ -1,0 +1,119 @@
+"""Configuration loading: defaults, files, environment secrets and rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load_config
+from bridge.errors import ConfigError
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "coachbridge.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file():
+    config = load_config(environ={})
+    assert config.state.database_url == "sqlite:///coachbridge.sqlite3"
+    assert config.wordpress.database_url is None
+    assert config.wordpress.table_prefix == "wp_"
+    assert config.scheduler.reconcile_interval_minutes == 15
+    assert config.coaching.off_track_threshold == 3
+
+
+def test_example_file_is_valid():
+    config = load_config(REPOSITORY / "config.example.toml", environ={})
+    assert config.wordpress.table_prefix == "wp_"
+    assert config.webhook_keys()
+
+
+def test_example_file_lists_every_key():
+    text = (REPOSITORY / "config.example.toml").read_text(encoding="utf-8")
+    config = load_config(environ={})
+    for section_name, section in config:
+        if section_name == "demo":
+            continue
+        assert f"[{section_name}]" in text
+        for key in type(section).model_fields:
+            assert f"\n{key} = " in text or f"\n# {key} = " in text, (
+                f"{section_name}.{key} missing from config.example.toml"
+            )
+
+
+def test_file_path_from_environment(tmp_path):
+    path = write(tmp_path, '[wordpress]\ntable_prefix = "wpx_"\n')
+    config = load_config(environ={"COACHBRIDGE_CONFIG": str(path)})
+    assert config.wordpress.table_prefix == "wpx_"
+
+
+def test_environment_secrets_override_file(tmp_path):
+    path = write(
+        tmp_path,
+        '[webhooks]\nkeys = ["file-key-0123456789"]\n'
+        '[wordpress]\ndatabase_url = "mysql+pymysql://file@db/wp"\n',
+    )
+    environ = {
+        "COACHBRIDGE_WEBHOOK_KEYS": "env-key-0123456789a, env-key-0123456789b",
+        "COACHBRIDGE_WORDPRESS_DATABASE_URL": "mysql+pymysql://env@db/wp",
+        "COACHBRIDGE_API_SECRETS": "api-secret-0123456789",
+    }
+    config = load_config(path, environ=environ)
+    assert config.webhook_keys() == ["env-key-0123456789a", "env-key-0123456789b"]
+    assert config.wordpress.database_url == "mysql+pymysql://env@db/wp"
+    assert config.api.secrets[0].get_secret_value() == "api-secret-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[wordpress]\nprefix = 'wp_'\n", "wordpress.prefix: unknown key"),
+        ("[nonsense]\na = 1\n", "nonsense: unknown key"),
+        ("[scheduler]\nreconcile_interval_minutes = 0\n", "reconcile_interval_minutes"),
+        ("[scheduler]\nreconcile_interval_minutes = 'often'\n", "valid integer"),
+        ("[wordpress]\ntable_prefix = 'wp-; DROP'\n", "wordpress.table_prefix"),
+        ("[state]\ndatabase_url = 'postgres://x'\n", "sqlite://"),
+        ("[logging]\nlevel = 'LOUD'\n", "logging.level"),
+        ("[webhooks]\nkeys = ['short']\n", "at least 16 characters"),
+        ("[webhooks]\nmax_body_bytes = 10\n", "webhooks.max_body_bytes"),
+        ("demo = true\n", "demo mode is set by 'coachbridge demo' only"),
+    ],
+    ids=[
+        "unknown-key",
+        "unknown-section",
+        "interval-zero",
+        "interval-text",
+        "bad-prefix",
+        "bad-url-scheme",
+        "bad-level",
+        "short-key",
+        "tiny-body-limit",
+        "demo-from-file",
+    ],
+)
+def test_invalid_values_are_rejected(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text), environ={})
+    assert expected in raised.value.message
+
+
+def test_secret_values_are_hidden_in_errors(tmp_path):
+    path = write(tmp_path, "[webhooks]\nkeys = ['tiny-secret']\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert "tiny-secret" not in raised.value.message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.toml", environ={})
+
+
+def test_invalid_toml(tmp_path):
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[state\n"), environ={})
