@@ -363,3 +363,20 @@ class JobLock(Base):
     # The last tick (a scheduled fire time) that ran to completion.
     last_tick: Mapped[dt.datetime | None]
     last_finished_at: Mapped[dt.datetime | None]
+
+
+# Request ids are case-sensitive, but MySQL's default utf8mb4 collations are not.
+# The ascii_bin collation keeps "abc" and "ABC" distinct, as SQLite does anyway.
+RequestIdString = sa.String(64).with_variant(
+    mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+)
+
+
+class SeenRequest(Base):
+    """A signed API request id, kept to reject replays of the same request."""
+
+    __tablename__ = "api_seen_requests"
+
+    request_id: Mapped[str] = mapped_column(RequestIdString, primary_key=True)
+    # The request's signed timestamp. Rows are pruned once it is far in the past.
+    signed_at: Mapped[dt.datetime] = mapped_column(index=True)
