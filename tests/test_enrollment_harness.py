@@ -31,6 +31,7 @@ BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 # 12:00 UTC, so the site date is the same in every zone the tests use.
 START = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC)
+LONG_AGO = dt.datetime(2000, 1, 1)
 
 
 class Clock:
@@ -107,6 +108,15 @@ class Harness:
             session.execute(
                 sa.update(Cohort).where(Cohort.id == cohort_id).values(**values)
             )
+
+    def age_enrollments(self) -> None:
+        """Set every enrollment's updated_at to a day long past.
+
+        The full reconcile leaves alone enrollments changed since its batch was
+        read, which includes the whole current second.
+        """
+        with self.runtime.db.session() as session:
+            session.execute(sa.update(Enrollment).values(updated_at=LONG_AGO))
 
     def enrollments(self, wp_user_id: int | None = None) -> list[Enrollment]:
         query = sa.select(Enrollment).order_by(Enrollment.id)
