@@ -1,4 +1,6 @@
-"""Build and fill WordPress + MemberPress databases for tests and benchmarks.
+"""Build and fill WordPress + MemberPress databases for the demo, tests and benchmarks.
+
+Nothing here is ever pointed at a real site: coachbridge only reads WordPress.
 
 ``WORDPRESS_MYSQL_DDL`` returns CREATE TABLE statements with the column types that
 WordPress core (``wp-admin/includes/schema.php``) and MemberPress (``MeprDb``) use

@@ -3,7 +3,7 @@
 The column lists cover what coachbridge reads plus the columns that have no default
 in WordPress or MemberPress, so ``metadata.create_all()`` on SQLite gives a
 WordPress-shaped database that a demo or a test can fill. For the exact MySQL
-column types see ``tests/wpsite.py``.
+column types see ``bridge/wpsite.py``.
 """
 
 from __future__ import annotations
