@@ -2,9 +2,9 @@
 
 The walk reads grants in batches of members in ascending user id order. Each batch
 covers a range of user ids and is applied in one state transaction with a fixed
-number of queries: enrollments of the range are read and locked together, new
-enrollments and feed entries are inserted in bulk, and status changes are one
-UPDATE each. Enrollments of users in the range who have no transaction left (or
+number of queries. The range's enrollments are read and locked with one SELECT,
+new enrollments and feed entries are inserted in bulk, and each kind of status
+change is one UPDATE. Enrollments of users in the range who have no transaction left (or
 no WordPress user) are handled as members without access. After the last batch,
 the same happens to enrollments of users above the last id read.
 
@@ -142,7 +142,7 @@ class _Create:
 
 @dataclass
 class _Changes:
-    """What the plans of one batch want done, before it is written."""
+    """The writes that one batch's plans call for, collected before any is made."""
 
     creates: list[_Create] = field(default_factory=list)
     resumes: list[Any] = field(default_factory=list)
@@ -158,8 +158,9 @@ def reconcile_all(
 ) -> ReconcileSummary:
     """Reconcile every member with WordPress; call ``progress(n)`` after each batch.
 
-    Never raises for a failed batch or an unreachable WordPress database: those
-    are logged and counted in ``errors``.
+    A batch that fails with a database error, and an unreachable WordPress
+    database, are logged and counted in ``errors`` instead of raised. Other
+    errors, such as a missing WordPress configuration, propagate.
     """
     started = time.monotonic()
     summary = ReconcileSummary()
