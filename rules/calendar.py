@@ -128,7 +128,9 @@ def _zone_from_name(name: str) -> tzinfo:
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # The tzdata package raises IsADirectoryError for a folder name such as
+        # "Europe", where the system database raises ZoneInfoNotFoundError.
         raise ValueError(
             f"unknown time zone {name!r} in timezone_string, expected an IANA "
             "name such as 'Europe/Paris' or a manual offset such as 'UTC+5.5'"
