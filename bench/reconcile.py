@@ -45,8 +45,8 @@ from bridge.models import (  # noqa: E402
 )
 from bridge.reconcile import reconcile_all  # noqa: E402
 from bridge.runtime import Runtime  # noqa: E402
+from bridge.wpsite import ZERO_DATE, NewTransaction, NewUser, WordPressSite  # noqa: E402
 from sync.reader import WordPressReader  # noqa: E402
-from tests.wpsite import ZERO_DATE, NewTransaction, NewUser, WordPressSite  # noqa: E402
 
 DEFAULT_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 REUSED_WORDPRESS = "cb_bench_wordpress"

@@ -203,7 +203,7 @@ def _walk(
     batch_size: int,
 ) -> int | None:
     """Apply every batch; return the last user id read, or None if the walk broke."""
-    batches = run.runtime.wordpress.iter_access(run.runtime.now(), batch_size)
+    batches = run.runtime.wordpress.iter_access(run.now, batch_size)
     last_read = 0
     for read_at, grants in _timed(batches):
         if grants is None:
