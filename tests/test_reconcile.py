@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -336,3 +337,26 @@ def test_queries_per_batch_constant(harness, membership):
     )
 
     assert small == large
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("harness", ["mariadb"], indirect=True)
+def test_concurrent_with_single_reconciles(harness, membership):
+    harness.add_program("strength", [membership], [CohortSpec("A"), CohortSpec("B")])
+    members = add_members(harness, 200, membership, expires_at=None)
+
+    def reconcile_members(offset: int) -> None:
+        for member in members[offset::3]:
+            reconcile_member(harness.runtime, member)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        singles = [pool.submit(reconcile_members, offset) for offset in range(3)]
+        summary = reconcile_all(harness.runtime, batch_size=20)
+        for future in singles:
+            future.result()
+
+    assert summary.errors == 0
+    enrollments = harness.enrollments()
+    assert sorted(enrollment.wp_user_id for enrollment in enrollments) == members
+    started = harness.activities(ActivityType.PROGRAM_STARTED)
+    assert len(started) == len(members)
