@@ -365,5 +365,9 @@ def signed_user_id() -> int:
 def _verify_current_request() -> None:
     from bridge.app import get_runtime
 
+    # A view under a protected blueprint may also carry @signed. Verifying a
+    # second time would reject the request as replayed.
+    if g.get(USER_ID_ATTRIBUTE) is not None:
+        return
     runtime = get_runtime(current_app)
     setattr(g, USER_ID_ATTRIBUTE, verify_request(runtime, current_request))

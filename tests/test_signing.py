@@ -71,6 +71,11 @@ def _build_app(runtime) -> Flask:
     def messages(enrollment_id: int):  # type: ignore[no-untyped-def]
         return jsonify(user=signed_user_id(), body=request.get_data(as_text=True))
 
+    @api.route("/enrollments/<int:enrollment_id>/ticks", methods=["PUT"])
+    @signed
+    def tick(enrollment_id: int):  # type: ignore[no-untyped-def]
+        return jsonify(user=signed_user_id())
+
     @app.route("/pages/client")
     @signed
     def client_page():  # type: ignore[no-untyped-def]
@@ -228,6 +233,14 @@ def test_signed_decorator_on_view(client):
     response = client.get("/pages/client", headers=headers)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == "user 9"
+
+
+def test_signed_view_in_protected_blueprint(client):
+    path = "/api/v1/enrollments/7/ticks"
+    headers = _headers("PUT", path=path, body=b"", user_id=3)
+    response = client.put(path, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == {"user": 3}
 
 
 def test_unprotected_view_needs_no_signature(client):
