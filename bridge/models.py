@@ -380,3 +380,41 @@ class SeenRequest(Base):
     request_id: Mapped[str] = mapped_column(RequestIdString, primary_key=True)
     # The request's signed timestamp. Rows are pruned once it is far in the past.
     signed_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class Conversation(Base):
+    """A private conversation between two WordPress users.
+
+    The pair is stored with the lower user id first, so that two users have at
+    most one conversation. Each side's read position is the id of the last
+    message that side has seen.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (sa.UniqueConstraint("user_low_id", "user_high_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_low_id: Mapped[int] = mapped_column(sa.BigInteger)
+    user_high_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    low_last_read_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    high_last_read_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    last_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_message_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """A message in a conversation. The body is plain text, never HTML."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    sender_wp_user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    body: Mapped[str] = mapped_column(sa.Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
