@@ -13,6 +13,7 @@ from bridge.config import Config, load_config
 from bridge.errors import CoachbridgeError
 from bridge.logs import configure_logging
 from bridge.runtime import Runtime
+from sync.reader import WordPressUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _require_schema(runtime: Runtime) -> None:
 
 
 def main() -> None:
-    """Run the command line, turning service errors into a message and exit 2."""
+    """Run the command line; exit 2 on a service error, 3 when WordPress is down."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -214,6 +215,9 @@ def main() -> None:
     except CoachbridgeError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
+    except WordPressUnavailable as error:
+        click.echo(f"error: {error}; check wordpress.database_url", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
