@@ -1,0 +1,946 @@
+"""Evaluation of enrollments: off-track status, progress and completion, stored.
+
+``rules.progress.evaluate_enrollment`` is the reference. ``evaluate_enrollment_now``
+calls it for one enrollment, after a tick. ``evaluate_all`` runs after each site
+midnight over every active enrollment, in batches of ids with a fixed number of
+queries per batch:
+
+- the batch's enrollments, read and locked (FOR UPDATE), so that a concurrent
+  tick waits instead of being overwritten with older state;
+- milestone tick counts, grouped by enrollment;
+- habit tick aggregates, grouped by enrollment and habit: count, first and last
+  date, last date before today and the set of day numbers modulo 42;
+- the ticks of the few enrollments whose aggregates cannot be verified, which
+  are then evaluated with the reference rule.
+
+Due-date counts and windows come from ``rules.schedules.HabitTimeline``, once per
+habit and start date. An aggregate counts as is only when it proves that every
+tick in it is a due date: its first and last dates lie in the habit's window and
+every day number modulo 42 falls on the schedule. 42 = 2 * 3 * 7, so this decides
+weekdays and intervals of 1, 2, 3, 6, 7, 14, 21 and 42 days. Other intervals are
+decided only for habits with at most two ticks, and the rest falls back to the
+reference rule. Changed state is written with one UPDATE per batch through a
+temporary table, and each transition (off_track, back_on_track,
+program_completed) becomes one activity entry, so a second run on the same site
+date writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bridge import activity
+from bridge.models import (
+    ActivityType,
+    Cohort,
+    Enrollment,
+    EnrollmentStatus,
+    Habit,
+    HabitTick,
+    Milestone,
+    MilestoneTick,
+    Program,
+    utcnow,
+)
+from bridge.runtime import Runtime
+from rules.progress import Evaluation, evaluate_enrollment
+from rules.schedules import HabitSchedule, HabitTimeline, ScheduleKind
+
+log = logging.getLogger(__name__)
+
+# Enrollments per batch: each batch is one transaction whose row locks delay
+# ticks of those enrollments, so it stays well under a second.
+BATCH_SIZE = 2000
+# Tick dates are grouped by day number modulo this; see the module docstring.
+RESIDUE_MODULUS = 42
+ALL_RESIDUES = (1 << RESIDUE_MODULUS) - 1
+# Habits whose ticks are decided from their first and last dates alone.
+MAX_TICKS_DECIDED_BY_ENDS = 2
+
+ENROLLMENTS = Enrollment.__table__
+HABIT_TICKS = HabitTick.__table__
+MILESTONE_TICKS = MilestoneTick.__table__
+
+# Day numbers in SQL: MariaDB's TO_DAYS and SQLite's whole Julian day number
+# both count whole days, offset from Python's date.toordinal() by these amounts.
+_DAY_NUMBER_OFFSETS = {"mysql": 365, "mariadb": 365, "sqlite": 1_721_424}
+
+STATE_COLUMNS = (
+    "off_track",
+    "progress_percent",
+    "milestones_done",
+    "milestones_total",
+    "habit_dates_done",
+    "habit_dates_due",
+    "completed_on",
+    "evaluated_on",
+)
+
+_STAGING = sa.Table(
+    "evaluation_staging",
+    sa.MetaData(),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("off_track", sa.Boolean, nullable=False),
+    sa.Column("progress_percent", sa.Integer, nullable=False),
+    sa.Column("milestones_done", sa.Integer, nullable=False),
+    sa.Column("milestones_total", sa.Integer, nullable=False),
+    sa.Column("habit_dates_done", sa.Integer, nullable=False),
+    sa.Column("habit_dates_due", sa.Integer, nullable=False),
+    sa.Column("completed_on", sa.Date),
+    sa.Column("evaluated_on", sa.Date),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass(frozen=True)
+class EvaluationState:
+    """Evaluation columns of one enrollment, as stored on its row."""
+
+    off_track: bool
+    progress_percent: int
+    milestones_done: int
+    milestones_total: int
+    habit_dates_done: int
+    habit_dates_due: int
+    completed_on: dt.date | None
+    evaluated_on: dt.date | None
+
+    @classmethod
+    def of(cls, row: Any) -> EvaluationState:
+        """Read the state from an Enrollment or a row with the same columns."""
+        return cls(**{name: getattr(row, name) for name in STATE_COLUMNS})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the state as JSON-ready values, dates in ISO format."""
+        values = asdict(self)
+        for name in ("completed_on", "evaluated_on"):
+            if values[name] is not None:
+                values[name] = values[name].isoformat()
+        return values
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Counts and flags of one enrollment on one site date, before storing."""
+
+    off_track_habit_ids: frozenset[int]
+    milestones_done: int
+    milestones_total: int
+    habit_dates_done: int
+    habit_dates_due: int
+    completed: bool
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> Outcome:
+        """Take the values of a reference evaluation."""
+        progress = evaluation.progress
+        return cls(
+            off_track_habit_ids=evaluation.off_track_habit_ids,
+            milestones_done=progress.milestones_done,
+            milestones_total=progress.milestones_total,
+            habit_dates_done=progress.habit_dates_done,
+            habit_dates_due=progress.habit_dates_due,
+            completed=evaluation.completed,
+        )
+
+
+@dataclass
+class EvaluationSummary:
+    """Counts of one ``evaluate_all`` run, logged by the scheduler."""
+
+    enrollments: int = 0
+    changed: int = 0
+    off_track: int = 0
+    back_on_track: int = 0
+    completed: int = 0
+    fallbacks: int = 0
+    batches: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counts as plain values."""
+        return asdict(self)
+
+    def add(self, batch: EvaluationSummary) -> None:
+        """Add the counts of one batch."""
+        for name in _BATCH_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(batch, name))
+        self.batches += 1
+
+
+_BATCH_COUNTS = (
+    "enrollments",
+    "changed",
+    "off_track",
+    "back_on_track",
+    "completed",
+    "fallbacks",
+)
+
+
+def progress_percent(outcome: Outcome) -> int:
+    """Return ``rules.progress.Progress.percent`` in integer arithmetic.
+
+    The mean of the milestone share and the habit share, each counted only when
+    its total is above 0, rounded down; 0 when both totals are 0.
+    """
+    done, total = outcome.milestones_done, outcome.milestones_total
+    dates_done, dates_due = outcome.habit_dates_done, outcome.habit_dates_due
+    if total and dates_due:
+        numerator = 100 * (done * dates_due + dates_done * total)
+        return numerator // (2 * total * dates_due)
+    if total:
+        return 100 * done // total
+    if dates_due:
+        return 100 * dates_done // dates_due
+    return 0
+
+
+def next_state(
+    stored: EvaluationState, outcome: Outcome, today: dt.date
+) -> EvaluationState:
+    """Build the state to store after an evaluation on the site date ``today``.
+
+    ``completed_on`` keeps the date on which an evaluation first found the
+    program completed, and is cleared when it no longer is.
+    """
+    completed_on = None
+    if outcome.completed:
+        completed_on = stored.completed_on or today
+    return EvaluationState(
+        off_track=bool(outcome.off_track_habit_ids),
+        progress_percent=progress_percent(outcome),
+        milestones_done=outcome.milestones_done,
+        milestones_total=outcome.milestones_total,
+        habit_dates_done=outcome.habit_dates_done,
+        habit_dates_due=outcome.habit_dates_due,
+        completed_on=completed_on,
+        evaluated_on=today,
+    )
+
+
+def transitions(stored: EvaluationState, new: EvaluationState) -> list[ActivityType]:
+    """List the feed entries that the change from ``stored`` to ``new`` calls for."""
+    changes = []
+    if new.off_track and not stored.off_track:
+        changes.append(ActivityType.OFF_TRACK)
+    if stored.off_track and not new.off_track:
+        changes.append(ActivityType.BACK_ON_TRACK)
+    if new.completed_on is not None and stored.completed_on is None:
+        changes.append(ActivityType.PROGRAM_COMPLETED)
+    return changes
+
+
+def transition_entry(
+    kind: ActivityType,
+    subject: Mapping[str, Any],
+    program_title: str,
+    outcome: Outcome,
+    new: EvaluationState,
+    occurred_at: dt.datetime,
+) -> dict[str, Any]:
+    """Build the activity row of one transition, for ``activity.record_many``."""
+    if kind is ActivityType.OFF_TRACK:
+        summary = f"Off track in {program_title}"
+        details = {"habit_ids": sorted(outcome.off_track_habit_ids)}
+    elif kind is ActivityType.BACK_ON_TRACK:
+        summary = f"Back on track in {program_title}"
+        details = {}
+    else:
+        summary = f"Completed {program_title}"
+        details = {"completed_on": new.completed_on.isoformat()}
+    details["evaluated_on"] = new.evaluated_on.isoformat()
+    return activity.activity_row(
+        kind, **subject, summary=summary, details=details, occurred_at=occurred_at
+    )
+
+
+# One enrollment, with the reference rule.
+
+
+def evaluate_enrollment_now(
+    session: Session,
+    runtime: Runtime,
+    enrollment: Enrollment,
+    today: dt.date | None = None,
+) -> EvaluationState:
+    """Evaluate one enrollment with the reference rule and store the result.
+
+    Writes a feed entry for each transition, in the session's transaction.
+    ``today`` defaults to the site's current date. The caller should hold a lock
+    on the enrollment row, as ``bridge.ticks`` does, so that two evaluations of
+    one enrollment cannot both write the same transition.
+    """
+    today = today or runtime.today()
+    threshold = runtime.config.coaching.off_track_threshold
+    program = ProgramPlan.load(session, enrollment.program_id)
+    milestone_done = dict.fromkeys(program.milestone_ids, False)
+    for milestone_id in _milestone_ticks(session, enrollment.id):
+        if milestone_id in milestone_done:
+            milestone_done[milestone_id] = True
+
+    evaluation = evaluate_enrollment(
+        start_date=enrollment.start_date,
+        today=today,
+        milestone_done=milestone_done,
+        habits=program.schedules,
+        ticks=_habit_ticks(session, [enrollment.id]).get(enrollment.id, []),
+        threshold=threshold,
+    )
+    outcome = Outcome.of(evaluation)
+    stored = EvaluationState.of(enrollment)
+    new = next_state(stored, outcome, today)
+    if new == stored:
+        return new
+
+    _record_transitions(session, runtime, enrollment, program, outcome, stored, new)
+    for name in STATE_COLUMNS:
+        setattr(enrollment, name, getattr(new, name))
+    return new
+
+
+def _record_transitions(
+    session: Session,
+    runtime: Runtime,
+    enrollment: Enrollment,
+    program: ProgramPlan,
+    outcome: Outcome,
+    stored: EvaluationState,
+    new: EvaluationState,
+) -> None:
+    kinds = transitions(stored, new)
+    if not kinds:
+        return
+
+    subject = {
+        "wp_user_id": enrollment.wp_user_id,
+        "program_id": enrollment.program_id,
+        "cohort_id": enrollment.cohort_id,
+        "coach_id": enrollment.cohort.coach_id,
+        "enrollment_id": enrollment.id,
+    }
+    occurred_at = runtime.now().astimezone(dt.UTC).replace(tzinfo=None)
+    rows = [
+        transition_entry(kind, subject, program.title, outcome, new, occurred_at)
+        for kind in kinds
+    ]
+    activity.record_many(session, rows)
+
+
+def _milestone_ticks(session: Session, enrollment_id: int) -> list[int]:
+    query = sa.select(MILESTONE_TICKS.c.milestone_id).where(
+        MILESTONE_TICKS.c.enrollment_id == enrollment_id
+    )
+    return list(session.scalars(query))
+
+
+def _habit_ticks(
+    session: Session, enrollment_ids: Sequence[int]
+) -> dict[int, list[tuple[int, dt.date]]]:
+    query = sa.select(
+        HABIT_TICKS.c.enrollment_id, HABIT_TICKS.c.habit_id, HABIT_TICKS.c.due_date
+    ).where(HABIT_TICKS.c.enrollment_id.in_(enrollment_ids))
+    ticks: dict[int, list[tuple[int, dt.date]]] = {}
+    for enrollment_id, habit_id, due_date in session.execute(query):
+        ticks.setdefault(enrollment_id, []).append((habit_id, due_date))
+    return ticks
+
+
+# Programs and the facts derived from their schedules.
+
+
+@dataclass(frozen=True)
+class ProgramPlan:
+    """A program's milestones and habit schedules, as the rules read them."""
+
+    id: int
+    title: str
+    milestone_ids: tuple[int, ...]
+    schedules: Mapping[int, HabitSchedule]
+
+    @classmethod
+    def load(cls, session: Session, program_id: int) -> ProgramPlan:
+        """Read one program's milestones and habits."""
+        return load_programs(session, [program_id])[program_id]
+
+
+def load_programs(
+    session: Session, program_ids: Iterable[int] | None = None
+) -> dict[int, ProgramPlan]:
+    """Read programs with their milestone ids and habit schedules, three queries.
+
+    Reads every program when ``program_ids`` is None.
+    """
+    programs = sa.select(Program.id, Program.title)
+    milestones = sa.select(Milestone.program_id, Milestone.id)
+    habits = sa.select(Habit)
+    if program_ids is not None:
+        wanted = list(program_ids)
+        programs = programs.where(Program.id.in_(wanted))
+        milestones = milestones.where(Milestone.program_id.in_(wanted))
+        habits = habits.where(Habit.program_id.in_(wanted))
+
+    milestone_ids: dict[int, list[int]] = {}
+    for program_id, milestone_id in session.execute(milestones):
+        milestone_ids.setdefault(program_id, []).append(milestone_id)
+    schedules: dict[int, dict[int, HabitSchedule]] = {}
+    for habit in session.scalars(habits):
+        schedules.setdefault(habit.program_id, {})[habit.id] = habit_schedule(habit)
+
+    return {
+        program_id: ProgramPlan(
+            id=program_id,
+            title=title,
+            milestone_ids=tuple(milestone_ids.get(program_id, ())),
+            schedules=schedules.get(program_id, {}),
+        )
+        for program_id, title in session.execute(programs)
+    }
+
+
+def habit_schedule(habit: Habit) -> HabitSchedule:
+    """Convert a Habit row to the rules' schedule; weekdays come from the bit mask."""
+    kind = ScheduleKind(habit.schedule)
+    weekdays = frozenset()
+    if kind is ScheduleKind.WEEKDAYS:
+        weekdays = frozenset(day for day in range(7) if habit.weekdays >> day & 1)
+    return HabitSchedule(
+        kind=kind,
+        start_offset_days=habit.start_offset_days,
+        length_amount=habit.length_amount,
+        length_unit=habit.length_unit,
+        weekdays=weekdays,
+        interval_days=habit.interval_days if kind is ScheduleKind.INTERVAL else None,
+    )
+
+
+@dataclass(frozen=True)
+class HabitFacts:
+    """One habit on one client's calendar on one site date, as day numbers.
+
+    Day numbers use the database's numbering (``_day_number``). ``cutoff`` is the
+    earliest of the last ``threshold`` closed due dates, or None when fewer have
+    closed. ``allowed_residues`` has bit r set when a day number that is r modulo
+    42 can be a due date, or is None when that does not decide it.
+    """
+
+    timeline: HabitTimeline
+    first: int
+    end: int
+    cutoff: int | None
+    closed_due: int
+    last_due: dt.date | None
+    allowed_residues: int | None
+    offset: int
+
+    def covers(self, count: int, first: int, last: int, residues: int) -> bool:
+        """Tell whether every tick of an aggregate is provably a due date."""
+        if first < self.first or last >= self.end:
+            return False
+        if self.allowed_residues is not None:
+            return residues & ~self.allowed_residues == 0
+        if count > MAX_TICKS_DECIDED_BY_ENDS:
+            return False
+        return self._is_due(first) and self._is_due(last)
+
+    def _is_due(self, day_number: int) -> bool:
+        day = dt.date.fromordinal(day_number - self.offset)
+        return self.timeline.is_due(day)
+
+
+def habit_facts(
+    schedule: HabitSchedule,
+    start_date: dt.date,
+    today: dt.date,
+    threshold: int,
+    offset: int,
+) -> HabitFacts:
+    """Compute a habit's window, cutoff and due-date counts for one start date."""
+    timeline = HabitTimeline.for_client(schedule, start_date)
+    latest_closed = timeline.latest_due_dates_before(today, threshold)
+    cutoff = None
+    if len(latest_closed) == threshold:
+        cutoff = latest_closed[0].toordinal() + offset
+    return HabitFacts(
+        timeline=timeline,
+        first=timeline.first.toordinal() + offset,
+        end=timeline.end.toordinal() + offset,
+        cutoff=cutoff,
+        closed_due=timeline.count_due_dates_before(today),
+        last_due=timeline.last_due_date(),
+        allowed_residues=_allowed_residues(timeline, offset),
+        offset=offset,
+    )
+
+
+def _allowed_residues(timeline: HabitTimeline, offset: int) -> int | None:
+    schedule = timeline.schedule
+    if schedule.kind is ScheduleKind.DAILY:
+        return ALL_RESIDUES
+
+    allowed = 0
+    if schedule.kind is ScheduleKind.WEEKDAYS:
+        for residue in range(RESIDUE_MODULUS):
+            # date.toordinal() is 1 on a Monday, so the weekday is ordinal - 1 mod 7.
+            if (residue - offset - 1) % 7 in schedule.weekdays:
+                allowed |= 1 << residue
+        return allowed
+
+    interval = schedule.interval_days
+    if RESIDUE_MODULUS % interval:
+        return None
+    first = timeline.first.toordinal() + offset
+    for residue in range(RESIDUE_MODULUS):
+        if (residue - first) % interval == 0:
+            allowed |= 1 << residue
+    return allowed
+
+
+@dataclass(frozen=True)
+class ProgramFacts:
+    """A program's habit facts for one start date, and their sums."""
+
+    habits: Mapping[int, HabitFacts]
+    closed_due: int
+    cutoff_habit_ids: frozenset[int]
+    has_due_dates: bool
+    all_closed: bool
+
+
+def program_facts(
+    plan: ProgramPlan,
+    start_date: dt.date,
+    today: dt.date,
+    threshold: int,
+    offset: int,
+) -> ProgramFacts:
+    """Compute the facts of every habit of a program for one start date."""
+    habits = {
+        habit_id: habit_facts(schedule, start_date, today, threshold, offset)
+        for habit_id, schedule in plan.schedules.items()
+    }
+    last_dues = [facts.last_due for facts in habits.values() if facts.last_due]
+    return ProgramFacts(
+        habits=habits,
+        closed_due=sum(facts.closed_due for facts in habits.values()),
+        cutoff_habit_ids=frozenset(
+            habit_id for habit_id, facts in habits.items() if facts.cutoff is not None
+        ),
+        has_due_dates=bool(last_dues),
+        all_closed=all(last_due < today for last_due in last_dues),
+    )
+
+
+# Every active enrollment, in batches.
+
+
+@dataclass
+class _Run:
+    """Values shared by the batches of one evaluate_all run."""
+
+    runtime: Runtime
+    today: dt.date
+    threshold: int
+    occurred_at: dt.datetime
+    offset: int
+    programs: dict[int, ProgramPlan]
+    coaches: dict[int, int]
+    facts: dict[tuple[int, dt.date], ProgramFacts] = field(default_factory=dict)
+
+    def program_facts(self, program_id: int, start_date: dt.date) -> ProgramFacts:
+        key = (program_id, start_date)
+        facts = self.facts.get(key)
+        if facts is None:
+            plan = self.programs[program_id]
+            facts = program_facts(
+                plan, start_date, self.today, self.threshold, self.offset
+            )
+            self.facts[key] = facts
+        return facts
+
+
+@dataclass
+class _Tally:
+    """Habit counts of one enrollment, summed from verified aggregates."""
+
+    facts: ProgramFacts
+    done: int = 0
+    ticked_today: int = 0
+    kept_habit_ids: set[int] = field(default_factory=set)
+    needs_fallback: bool = False
+
+
+def evaluate_all(runtime: Runtime, batch_size: int = BATCH_SIZE) -> EvaluationSummary:
+    """Evaluate every active enrollment on the site's current date and store it.
+
+    Batches that fail are logged with their id range and counted in ``errors``;
+    the run goes on with the next batch.
+    """
+    started = time.monotonic()
+    run = _start_run(runtime)
+    log.info(
+        "evaluation of active enrollments started for site date %s "
+        "(off-track threshold %d, batches of %d)",
+        run.today,
+        run.threshold,
+        batch_size,
+    )
+
+    summary = EvaluationSummary()
+    after: int | None = 0
+    while after is not None:
+        batch = _evaluate_batch_safely(run, after, batch_size)
+        if batch is None:
+            summary.errors += 1
+            after = _last_id_of_batch(runtime, after, batch_size)
+            continue
+        if batch.last_id is None:
+            break
+        summary.add(batch.summary)
+        after = batch.last_id
+
+    summary.seconds = round(time.monotonic() - started, 3)
+    _log_finish(summary, run.today)
+    return summary
+
+
+def _start_run(runtime: Runtime) -> _Run:
+    with runtime.db.session() as session:
+        programs = load_programs(session)
+        coaches = dict(session.execute(sa.select(Cohort.id, Cohort.coach_id)).all())
+        dialect = session.get_bind().dialect.name
+    return _Run(
+        runtime=runtime,
+        today=runtime.today(),
+        threshold=runtime.config.coaching.off_track_threshold,
+        occurred_at=utcnow(),
+        offset=_DAY_NUMBER_OFFSETS[dialect],
+        programs=programs,
+        coaches=coaches,
+    )
+
+
+@dataclass
+class _BatchResult:
+    last_id: int | None
+    summary: EvaluationSummary
+
+
+def _evaluate_batch_safely(
+    run: _Run, after: int, batch_size: int
+) -> _BatchResult | None:
+    what = f"evaluation of enrollments after id {after}"
+    work = partial(_evaluate_batch, run, after, batch_size)
+    try:
+        return run.runtime.db.run(work, what)
+    except sa.exc.SQLAlchemyError:
+        log.exception("failed %s; the run goes on with the next batch", what)
+        return None
+
+
+def _last_id_of_batch(runtime: Runtime, after: int, batch_size: int) -> int | None:
+    """Return the last id of the batch after ``after``, so a failed batch is skipped."""
+    query = (
+        sa.select(ENROLLMENTS.c.id)
+        .where(_active(), ENROLLMENTS.c.id > after)
+        .order_by(ENROLLMENTS.c.id)
+        .limit(batch_size)
+    )
+    with runtime.db.session() as session:
+        ids = list(session.scalars(query))
+    return ids[-1] if ids else None
+
+
+def _active() -> sa.ColumnElement[bool]:
+    return ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value
+
+
+def _evaluate_batch(
+    run: _Run, after: int, batch_size: int, session: Session
+) -> _BatchResult:
+    rows = _lock_batch(session, after, batch_size)
+    if not rows:
+        return _BatchResult(None, EvaluationSummary())
+
+    first_id, last_id = rows[0].id, rows[-1].id
+    milestones_done = _count_milestone_ticks(session, first_id, last_id)
+    tallies = {
+        row.id: _Tally(run.program_facts(row.program_id, row.start_date))
+        for row in rows
+    }
+    _add_habit_aggregates(session, run, first_id, last_id, tallies)
+
+    outcomes = {}
+    for row in rows:
+        done = milestones_done.get((row.id, row.program_id), 0)
+        outcomes[row.id] = _outcome(run, row, tallies[row.id], done)
+    fallback_ids = [row.id for row in rows if tallies[row.id].needs_fallback]
+    outcomes.update(_reference_outcomes(session, run, rows, fallback_ids))
+
+    summary = _store(session, run, rows, outcomes)
+    summary.fallbacks = len(fallback_ids)
+    return _BatchResult(last_id, summary)
+
+
+def _lock_batch(session: Session, after: int, batch_size: int) -> list[Any]:
+    query = (
+        sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.wp_user_id,
+            ENROLLMENTS.c.program_id,
+            ENROLLMENTS.c.cohort_id,
+            ENROLLMENTS.c.start_date,
+            *(ENROLLMENTS.c[name] for name in STATE_COLUMNS),
+        )
+        .where(_active(), ENROLLMENTS.c.id > after)
+        .order_by(ENROLLMENTS.c.id)
+        .limit(batch_size)
+        .with_for_update()
+    )
+    return list(session.execute(query))
+
+
+def _count_milestone_ticks(
+    session: Session, first_id: int, last_id: int
+) -> dict[tuple[int, int], int]:
+    """Count milestone ticks by enrollment and by the milestone's program."""
+    ticks = MILESTONE_TICKS
+    query = (
+        sa.select(ticks.c.enrollment_id, Milestone.program_id, sa.func.count())
+        .join(Milestone, Milestone.id == ticks.c.milestone_id)
+        .where(ticks.c.enrollment_id.between(first_id, last_id))
+        .group_by(ticks.c.enrollment_id, Milestone.program_id)
+    )
+    return {
+        (enrollment_id, program_id): count
+        for enrollment_id, program_id, count in session.execute(query)
+    }
+
+
+def _add_habit_aggregates(
+    session: Session,
+    run: _Run,
+    first_id: int,
+    last_id: int,
+    tallies: dict[int, _Tally],
+) -> None:
+    """Sum verified habit tick aggregates into the tallies, or mark a fallback.
+
+    Aggregates of inactive enrollments in the id range, and of habits outside an
+    enrollment's program, are skipped, as the reference rule ignores them.
+    """
+    today = run.today.toordinal() + run.offset
+    query = _habit_aggregate_query(session, run.today, first_id, last_id)
+    for (
+        enrollment_id,
+        habit_id,
+        count,
+        first,
+        last,
+        latest,
+        residues,
+    ) in session.execute(query):
+        tally = tallies.get(enrollment_id)
+        if tally is None:
+            continue
+        facts = tally.facts.habits.get(habit_id)
+        if facts is None:
+            continue
+        if not facts.covers(count, first, last, int(residues)):
+            tally.needs_fallback = True
+            continue
+
+        tally.done += count
+        if last == today:
+            tally.ticked_today += 1
+        if facts.cutoff is not None and latest is not None and latest >= facts.cutoff:
+            tally.kept_habit_ids.add(habit_id)
+
+
+def _habit_aggregate_query(
+    session: Session, today: dt.date, first_id: int, last_id: int
+) -> sa.Select:
+    dialect = session.get_bind().dialect.name
+    ticks = HABIT_TICKS
+    due_date = ticks.c.due_date
+    before_today = sa.case((due_date < today, due_date))
+    residue = sa.literal(1, sa.BigInteger).op("<<")(
+        _day_number(due_date, dialect) % RESIDUE_MODULUS
+    )
+    return (
+        sa.select(
+            ticks.c.enrollment_id,
+            ticks.c.habit_id,
+            sa.func.count(),
+            _day_number(sa.func.min(due_date), dialect),
+            _day_number(sa.func.max(due_date), dialect),
+            _day_number(sa.func.max(before_today), dialect),
+            _bitwise_or(residue, dialect),
+        )
+        .where(ticks.c.enrollment_id.between(first_id, last_id), due_date <= today)
+        .group_by(ticks.c.enrollment_id, ticks.c.habit_id)
+    )
+
+
+def _day_number(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
+    """Return whole days since a fixed epoch; see ``_DAY_NUMBER_OFFSETS``."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.julianday(value), sa.Integer)
+    return sa.func.to_days(value)
+
+
+def _bitwise_or(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
+    # SQLite has no BIT_OR. Each value is a single bit, so the sum of the
+    # distinct values is their bitwise OR.
+    if dialect == "sqlite":
+        return sa.func.sum(sa.distinct(value))
+    return sa.func.bit_or(value)
+
+
+def _outcome(run: _Run, row: Any, tally: _Tally, milestones_done: int) -> Outcome:
+    facts = tally.facts
+    milestones_total = len(run.programs[row.program_id].milestone_ids)
+    completed = (
+        (milestones_total > 0 or facts.has_due_dates)
+        and milestones_done == milestones_total
+        and facts.all_closed
+    )
+    return Outcome(
+        off_track_habit_ids=facts.cutoff_habit_ids - tally.kept_habit_ids,
+        milestones_done=milestones_done,
+        milestones_total=milestones_total,
+        habit_dates_done=tally.done,
+        habit_dates_due=facts.closed_due + tally.ticked_today,
+        completed=completed,
+    )
+
+
+def _reference_outcomes(
+    session: Session, run: _Run, rows: Sequence[Any], enrollment_ids: Sequence[int]
+) -> dict[int, Outcome]:
+    """Evaluate enrollments with the reference rule from their loaded ticks."""
+    if not enrollment_ids:
+        return {}
+
+    wanted = set(enrollment_ids)
+    habit_ticks = _habit_ticks(session, enrollment_ids)
+    query = sa.select(
+        MILESTONE_TICKS.c.enrollment_id, MILESTONE_TICKS.c.milestone_id
+    ).where(MILESTONE_TICKS.c.enrollment_id.in_(enrollment_ids))
+    milestone_ticks: dict[int, set[int]] = {}
+    for enrollment_id, milestone_id in session.execute(query):
+        milestone_ticks.setdefault(enrollment_id, set()).add(milestone_id)
+
+    outcomes = {}
+    for row in rows:
+        if row.id not in wanted:
+            continue
+        plan = run.programs[row.program_id]
+        ticked = milestone_ticks.get(row.id, set())
+        evaluation = evaluate_enrollment(
+            start_date=row.start_date,
+            today=run.today,
+            milestone_done={m: m in ticked for m in plan.milestone_ids},
+            habits=plan.schedules,
+            ticks=habit_ticks.get(row.id, []),
+            threshold=run.threshold,
+        )
+        outcomes[row.id] = Outcome.of(evaluation)
+    return outcomes
+
+
+def _store(
+    session: Session, run: _Run, rows: Sequence[Any], outcomes: Mapping[int, Outcome]
+) -> EvaluationSummary:
+    """Write changed states and one feed entry per transition."""
+    summary = EvaluationSummary(enrollments=len(rows))
+    changed: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for row in rows:
+        stored = EvaluationState.of(row)
+        outcome = outcomes[row.id]
+        new = next_state(stored, outcome, run.today)
+        if new == stored:
+            continue
+
+        changed.append({"id": row.id, **asdict(new)})
+        for kind in transitions(stored, new):
+            entries.append(_batch_entry(run, row, kind, outcome, new))
+            _count_transition(summary, kind)
+
+    _write_states(session, changed)
+    activity.record_many(session, entries)
+    summary.changed = len(changed)
+    return summary
+
+
+def _batch_entry(
+    run: _Run, row: Any, kind: ActivityType, outcome: Outcome, new: EvaluationState
+) -> dict[str, Any]:
+    subject = {
+        "wp_user_id": row.wp_user_id,
+        "program_id": row.program_id,
+        "cohort_id": row.cohort_id,
+        "coach_id": run.coaches.get(row.cohort_id),
+        "enrollment_id": row.id,
+    }
+    title = run.programs[row.program_id].title
+    return transition_entry(kind, subject, title, outcome, new, run.occurred_at)
+
+
+def _count_transition(summary: EvaluationSummary, kind: ActivityType) -> None:
+    if kind is ActivityType.OFF_TRACK:
+        summary.off_track += 1
+    elif kind is ActivityType.BACK_ON_TRACK:
+        summary.back_on_track += 1
+    else:
+        summary.completed += 1
+
+
+def _write_states(session: Session, states: list[dict[str, Any]]) -> None:
+    """Update the enrollments from a temporary table: one insert, one UPDATE.
+
+    An executemany of UPDATE statements would cost one round trip per row with
+    PyMySQL, while its executemany of INSERT sends multi-row statements.
+    """
+    if not states:
+        return
+
+    connection = session.connection()
+    connection.execute(sa.schema.CreateTable(_STAGING, if_not_exists=True))
+    connection.execute(sa.delete(_STAGING))
+    connection.execute(sa.insert(_STAGING), states)
+    values = {name: _STAGING.c[name] for name in STATE_COLUMNS}
+    connection.execute(
+        sa.update(ENROLLMENTS)
+        .where(ENROLLMENTS.c.id == _STAGING.c.id)
+        .values(**values, updated_at=utcnow())
+    )
+    connection.execute(sa.delete(_STAGING))
+
+
+def _log_finish(summary: EvaluationSummary, today: dt.date) -> None:
+    log.info(
+        "evaluation for site date %s finished in %.1f s: %d enrollments, %d changed, "
+        "%d off track, %d back on track, %d completed, %d evaluated from loaded "
+        "ticks, %d failed batches",
+        today,
+        summary.seconds,
+        summary.enrollments,
+        summary.changed,
+        summary.off_track,
+        summary.back_on_track,
+        summary.completed,
+        summary.fallbacks,
+        summary.errors,
+    )
