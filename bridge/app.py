@@ -42,11 +42,15 @@ def get_runtime(app: Flask) -> Runtime:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from bridge.api_client import api_client_blueprint
     from bridge.health import health_blueprint
+    from bridge.openapi import openapi_blueprint
     from bridge.webhooks import webhooks_blueprint
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(webhooks_blueprint)
+    app.register_blueprint(api_client_blueprint)
+    app.register_blueprint(openapi_blueprint)
 
 
 def error_response(status: int, code: str, message: str):  # type: ignore[no-untyped-def]
