@@ -1,0 +1,89 @@
+"""Fixtures for the browser tests: a real WordPress site, bridge and Chromium.
+
+The ``site`` fixture builds one WordPress site per test session with
+``tests/e2e/site.sh`` (PHP's built-in server, a fresh ``cbe2e_*`` MariaDB
+database, the coachbridge plugin and the MemberPress stand-in), starts
+``coachbridge serve`` beside it and tears both down at the end, failures
+included. Tests marked ``e2e`` are skipped with the reason shown when a
+prerequisite is missing, except under CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    Site,
+    missing_prerequisites,
+    start_site,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "e2e: drives Chromium against a real WordPress site and bridge; needs "
+        "tests/e2e/site.sh install",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    e2e_dir = Path(__file__).parent
+    for item in items:
+        if e2e_dir in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def prerequisites() -> None:
+    """Skip, or fail under CI, when something the browser tests need is missing."""
+    missing = missing_prerequisites()
+    if not missing:
+        return
+    reason = "browser tests need " + "; ".join(missing)
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " (CI must run them: see tests/e2e/site.sh install)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def site(
+    prerequisites: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """A running WordPress site with the plugin, and bridge behind it."""
+    workdir = tmp_path_factory.mktemp("e2e-site")
+    with start_site(workdir) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(prerequisites: None) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=list(CHROMIUM_FLAGS),
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, site: Site) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A page in a fresh browser context, so no test inherits another's login."""
+    context = browser.new_context(
+        base_url=site.url, viewport={"width": 1100, "height": 800}
+    )
+    # Generous, because two cores are shared with the rest of the suite.
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    context.close()

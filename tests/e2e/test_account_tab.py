@@ -1,0 +1,24 @@
+"""The plugin's Coaching tab on the MemberPress account page."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.harness import Site, log_in
+
+
+def test_account_nav_links_coaching_tab(page: Page, site: Site) -> None:
+    log_in(page, site, "ben", then=site.account_url)
+    link = page.locator("#mepr-account-nav #coachbridge-account-coaching")
+    expect(link).to_have_text("Coaching")
+    link.click()
+    page.wait_for_url("**/account/?action=coaching")
+    item = page.locator("#mepr-account-nav .coachbridge-nav-item")
+    expect(item).to_have_class("mepr-nav-item coachbridge-nav-item mepr-active-nav-tab")
+    expect(page.locator("#mepr-account-content .coachbridge-tab")).to_be_attached()
+
+
+def test_logged_out_visitor_is_asked_to_log_in(page: Page, site: Site) -> None:
+    page.goto(site.coaching_url())
+    expect(page.locator(".cbe2e-login")).to_contain_text("log in")
+    expect(page.locator(".coachbridge-tab")).to_have_count(0)
