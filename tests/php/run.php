@@ -239,7 +239,7 @@ coachbridge_test(
 	function () {
 		coachbridge_init();
 		$hooks = $GLOBALS['coachbridge_test_hooks'];
-		foreach ( array( 'mepr_account_nav', 'mepr_account_nav_content', 'template_redirect', 'rest_api_init', 'admin_menu', 'admin_enqueue_scripts', 'admin_post_coachbridge_save_settings' ) as $hook ) {
+		foreach ( array( 'mepr_account_nav', 'mepr_account_nav_content', 'template_redirect', 'rest_api_init', 'admin_menu', 'admin_enqueue_scripts', 'admin_post_coachbridge_save_settings', 'admin_post_coachbridge_client_action' ) as $hook ) {
 			coachbridge_assert( isset( $hooks[ $hook ] ), 'a callback on ' . $hook );
 		}
 		coachbridge_assert_same( 2, $hooks['mepr_account_nav_content'][0][2], 'arguments accepted by the tab content callback' );
@@ -511,7 +511,8 @@ coachbridge_test(
 		coachbridge_assert_not_contains( 'onclick', $html );
 
 		$request = coachbridge_last_request();
-		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/client?program=3&view=weekscript', $request['url'], 'url' );
+		$form_action = rawurlencode( 'https://site.example/wp-admin/admin-post.php?action=coachbridge_client_action' );
+		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/client?form_action=' . $form_action . '&form_nonce=valid-nonce-coachbridge_client_action&program=3&view=weekscript', $request['url'], 'url' );
 		coachbridge_assert_same( '42', $request['args']['headers']['X-Coachbridge-User'], 'user header' );
 	}
 );
@@ -638,18 +639,23 @@ coachbridge_test(
 			array( 'DELETE', '/api/v1/enrollments/5/milestones/12/tick' ),
 			array( 'PUT', '/api/v1/enrollments/5/habits/3/ticks/2026-03-02' ),
 			array( 'DELETE', '/api/v1/enrollments/5/habits/3/ticks/2026-03-02' ),
-			array( 'POST', '/api/v1/enrollments/5/messages' ),
+			array( 'POST', '/api/v1/conversations' ),
+			array( 'POST', '/api/v1/conversations/5/messages' ),
 		);
 		foreach ( $allowed as $route ) {
 			coachbridge_assert( Coachbridge_Proxy::is_allowed( $route[0], $route[1] ), 'allowed: ' . implode( ' ', $route ) );
 		}
 		$rejected = array(
-			array( 'GET', '/api/v1/enrollments/5/messages' ),
+			array( 'GET', '/api/v1/conversations/5/messages' ),
+			array( 'POST', '/api/v1/enrollments/5/messages' ),
 			array( 'POST', '/api/v1/enrollments/5/milestones/12/tick' ),
-			array( 'POST', '/api/v1/enrollments/5/messages/' ),
-			array( 'POST', "/api/v1/enrollments/5/messages\n" ),
-			array( 'POST', '/api/v1/enrollments/05/messages' ),
-			array( 'POST', '/api/v1/enrollments/5/../../admin/programs' ),
+			array( 'POST', '/api/v1/conversations/5/messages/' ),
+			array( 'POST', "/api/v1/conversations/5/messages\n" ),
+			array( 'POST', '/api/v1/conversations/05/messages' ),
+			array( 'POST', '/api/v1/conversations/5' ),
+			array( 'PUT', '/api/v1/conversations' ),
+			array( 'POST', '/api/v1/conversations/12345678901234567890/messages' ),
+			array( 'POST', '/api/v1/conversations/5/../../admin/programs' ),
 			array( 'POST', '/pages/admin/programs' ),
 			array( 'DELETE', '/api/v1/programs/1' ),
 		);
@@ -678,12 +684,12 @@ coachbridge_test(
 coachbridge_test(
 	'proxy forwards a signed message',
 	function () {
-		coachbridge_queue_response( 201, '{"id": 7, "text": "Hello coach"}' );
+		coachbridge_queue_response( 201, '{"id": 7, "body": "Hello coach"}' );
 		$request  = new WP_REST_Request(
 			array(
 				'method' => 'post',
-				'path'   => '/api/v1/enrollments/5/messages',
-				'body'   => array( 'text' => 'Hello coach' ),
+				'path'   => '/api/v1/conversations/5/messages',
+				'body'   => array( 'body' => 'Hello coach' ),
 			)
 		);
 		$response = Coachbridge_Proxy::handle( $request );
@@ -691,16 +697,16 @@ coachbridge_test(
 		coachbridge_assert_same(
 			array(
 				'id'   => 7,
-				'text' => 'Hello coach',
+				'body' => 'Hello coach',
 			),
 			$response->data,
 			'data'
 		);
 
 		$sent = coachbridge_last_request();
-		coachbridge_assert_same( 'http://127.0.0.1:8765/api/v1/enrollments/5/messages', $sent['url'], 'url' );
+		coachbridge_assert_same( 'http://127.0.0.1:8765/api/v1/conversations/5/messages', $sent['url'], 'url' );
 		coachbridge_assert_same( 'POST', $sent['args']['method'], 'method' );
-		coachbridge_assert_same( '{"text":"Hello coach"}', $sent['args']['body'], 'body' );
+		coachbridge_assert_same( '{"body":"Hello coach"}', $sent['args']['body'], 'body' );
 		coachbridge_assert_same( 'application/json', $sent['args']['headers']['Content-Type'], 'content type' );
 		coachbridge_assert_same( '42', $sent['args']['headers']['X-Coachbridge-User'], 'user header' );
 	}
@@ -764,13 +770,309 @@ coachbridge_test(
 		$request = new WP_REST_Request(
 			array(
 				'method' => 'POST',
-				'path'   => '/api/v1/enrollments/5/messages',
-				'body'   => array( 'text' => str_repeat( 'a', 20000 ) ),
+				'path'   => '/api/v1/conversations/5/messages',
+				'body'   => array( 'body' => str_repeat( 'a', 70000 ) ),
 			)
 		);
 		$result  = Coachbridge_Proxy::handle( $request );
 		coachbridge_assert_same( array( 'status' => 413 ), $result->get_error_data(), 'error data' );
 		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+// Form handler of the Coaching tab.
+
+/**
+ * Runs the form handler and returns the redirect location.
+ *
+ * @param array $post The posted fields.
+ * @return string
+ */
+function coachbridge_submit_form( $post ) {
+	$_POST = $post + array( '_wpnonce' => 'valid-nonce-coachbridge_client_action' );
+	try {
+		Coachbridge_Forms::handle();
+	} catch ( Coachbridge_Test_Halt $halt ) {
+		coachbridge_assert_contains( 'redirect: ', $halt->getMessage() );
+		return substr( $halt->getMessage(), strlen( 'redirect: ' ) );
+	}
+	throw new Exception( 'handle() returned without a redirect' );
+}
+
+/**
+ * Returns method and path of every request sent to bridge.
+ *
+ * @return array<int, string>
+ */
+function coachbridge_sent_routes() {
+	$routes = array();
+	foreach ( $GLOBALS['coachbridge_test_http']['requests'] as $request ) {
+		$routes[] = $request['args']['method'] . ' ' . substr( $request['url'], strlen( 'http://127.0.0.1:8765' ) );
+	}
+	return $routes;
+}
+
+coachbridge_test(
+	'form checks nonce first',
+	function () {
+		$_POST = array(
+			'_wpnonce'       => 'forged',
+			'coachbridge_do' => 'save_ticks',
+		);
+		try {
+			Coachbridge_Forms::handle();
+			throw new Exception( 'handle() returned for a forged nonce' );
+		} catch ( Coachbridge_Test_Halt $halt ) {
+			coachbridge_assert_same( 'invalid nonce', $halt->getMessage(), 'halt reason' );
+		}
+		coachbridge_assert_same( array( 'check_admin_referer' ), $GLOBALS['coachbridge_test_calls'], 'checks in order' );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'form needs a logged-in user',
+	function () {
+		$GLOBALS['coachbridge_test_user'] = array(
+			'id'           => 0,
+			'capabilities' => array(),
+		);
+		$_POST = array(
+			'_wpnonce'       => 'valid-nonce-coachbridge_client_action',
+			'coachbridge_do' => 'save_ticks',
+		);
+		try {
+			Coachbridge_Forms::handle();
+			throw new Exception( 'handle() returned for a logged-out visitor' );
+		} catch ( Coachbridge_Test_Halt $halt ) {
+			coachbridge_assert_contains( 'wp_die', $halt->getMessage() );
+		}
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'form sends changed ticks only',
+	function () {
+		for ( $i = 0; $i < 4; $i++ ) {
+			coachbridge_queue_response( 200, '{}' );
+		}
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do'     => 'save_ticks',
+				'coachbridge_return' => 'view=program&enrollment=5&from=2026-03-01&to=2026-03-14&evil=<x>',
+				'enrollment'         => '5',
+				'milestone_done'     => array( '1', '2' ),
+				'milestone_was'      => array( '2', '3' ),
+				'habit_done'         => array( '7/2026-03-02', '7/2026-03-03', '7/2026-03-03', 'x/../../admin', '8/2026-3-1' ),
+				'habit_was'          => array( '7/2026-03-03', '7/2026-03-04' ),
+			)
+		);
+		coachbridge_assert_same(
+			array(
+				'PUT /api/v1/enrollments/5/milestones/1/tick',
+				'DELETE /api/v1/enrollments/5/milestones/3/tick',
+				'PUT /api/v1/enrollments/5/habits/7/ticks/2026-03-02',
+				'DELETE /api/v1/enrollments/5/habits/7/ticks/2026-03-04',
+			),
+			coachbridge_sent_routes(),
+			'requests'
+		);
+		coachbridge_assert_same( '42', coachbridge_last_request()['args']['headers']['X-Coachbridge-User'], 'user header' );
+		coachbridge_assert_same( 'https://site.example/account/?action=coaching&view=program&enrollment=5&from=2026-03-01&to=2026-03-14&coachbridge_notice=saved', $location, 'redirect' );
+	}
+);
+
+coachbridge_test(
+	'form stops at the first failure',
+	function () {
+		coachbridge_queue_response( 403, '{"error": {"code": "forbidden", "message": "enrollment 5 belongs to another user"}}' );
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do' => 'save_ticks',
+				'enrollment'     => '5',
+				'milestone_done' => array( '1', '2' ),
+			)
+		);
+		coachbridge_assert_same( 1, count( $GLOBALS['coachbridge_test_http']['requests'] ), 'requests sent' );
+		coachbridge_assert_contains( 'coachbridge_notice=not_allowed', $location );
+	}
+);
+
+coachbridge_test(
+	'form notices by status',
+	function () {
+		$cases = array(
+			array( 404, 'failed' ),
+			array( 409, 'failed' ),
+			array( 500, 'unavailable' ),
+			array( 401, 'unavailable' ),
+		);
+		foreach ( $cases as $case ) {
+			coachbridge_test_reset();
+			coachbridge_queue_response( $case[0], '{"error": {"code": "x", "message": "failed"}}' );
+			$location = coachbridge_submit_form(
+				array(
+					'coachbridge_do' => 'save_ticks',
+					'enrollment'     => '5',
+					'milestone_done' => array( '1' ),
+				)
+			);
+			coachbridge_assert_contains( 'coachbridge_notice=' . $case[1], $location );
+		}
+		coachbridge_test_reset();
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do' => 'save_ticks',
+				'enrollment'     => '5',
+				'milestone_done' => array( '1' ),
+			)
+		);
+		coachbridge_assert_contains( 'coachbridge_notice=unavailable', $location );
+	}
+);
+
+coachbridge_test(
+	'form rejects incomplete input',
+	function () {
+		$forms = array(
+			array( 'coachbridge_do' => 'save_ticks' ),
+			array( 'coachbridge_do' => 'launch_rockets' ),
+			array(
+				'coachbridge_do' => 'send_message',
+				'conversation'   => '4',
+				'body'           => " \r\n ",
+			),
+			array(
+				'coachbridge_do' => 'start_conversation',
+				'partner'        => '0',
+				'body'           => 'Hi',
+			),
+		);
+		foreach ( $forms as $form ) {
+			$location = coachbridge_submit_form( $form );
+			coachbridge_assert_contains( 'coachbridge_notice=invalid', $location );
+		}
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'form sends a message as written',
+	function () {
+		coachbridge_queue_response( 201, '{"id": 9}' );
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do'     => 'send_message',
+				'coachbridge_return' => 'view=messages&conversation=4',
+				'conversation'       => '4',
+				'body'               => "I\\'m at <3 sessions\r\nsee you",
+			)
+		);
+		$sent = coachbridge_last_request();
+		coachbridge_assert_same( 'POST /api/v1/conversations/4/messages', coachbridge_sent_routes()[0], 'request' );
+		coachbridge_assert_same( '{"body":"I\'m at <3 sessions\nsee you"}', $sent['args']['body'], 'body' );
+		coachbridge_assert_same( 'https://site.example/account/?action=coaching&view=messages&conversation=4&coachbridge_notice=sent', $location, 'redirect' );
+	}
+);
+
+coachbridge_test(
+	'form starts a conversation',
+	function () {
+		coachbridge_queue_response( 201, '{"id": 11, "partner": {"id": 3, "name": "Ana"}}' );
+		coachbridge_queue_response( 201, '{"id": 20}' );
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do'     => 'start_conversation',
+				'coachbridge_return' => 'view=messages',
+				'partner'            => '3',
+				'body'               => 'Hello',
+			)
+		);
+		coachbridge_assert_same( array( 'POST /api/v1/conversations', 'POST /api/v1/conversations/11/messages' ), coachbridge_sent_routes(), 'requests' );
+		coachbridge_assert_same( '{"partner_id":3}', $GLOBALS['coachbridge_test_http']['requests'][0]['args']['body'], 'first body' );
+		coachbridge_assert_same( 'https://site.example/account/?action=coaching&view=messages&conversation=11&coachbridge_notice=sent', $location, 'redirect' );
+	}
+);
+
+coachbridge_test(
+	'form with a partner not allowed',
+	function () {
+		coachbridge_queue_response( 403, '{"error": {"code": "forbidden", "message": "you cannot message user 3"}}' );
+		$location = coachbridge_submit_form(
+			array(
+				'coachbridge_do' => 'start_conversation',
+				'partner'        => '3',
+				'body'           => 'Hello',
+			)
+		);
+		coachbridge_assert_same( 1, count( $GLOBALS['coachbridge_test_http']['requests'] ), 'requests sent' );
+		coachbridge_assert_contains( 'coachbridge_notice=not_allowed', $location );
+	}
+);
+
+coachbridge_test(
+	'form return query keeps known values',
+	function () {
+		$query = Coachbridge_Forms::return_query( 'view=Admin&enrollment=-3&conversation=abc&from=2026-03-01x&to[]=1&other=1' );
+		coachbridge_assert_same( array( 'action' => 'coaching' ), $query, 'query' );
+		$query = Coachbridge_Forms::return_query( 'view=messages&conversation=8' );
+		coachbridge_assert_same(
+			array(
+				'action'       => 'coaching',
+				'view'         => 'messages',
+				'conversation' => '8',
+			),
+			$query,
+			'query'
+		);
+	}
+);
+
+coachbridge_test(
+	'account tab shows the form notice',
+	function () {
+		$_GET = array(
+			'action'             => 'coaching',
+			'coachbridge_notice' => 'saved',
+		);
+		coachbridge_queue_response( 200, '<p>page</p>', 'text/html' );
+		$html = coachbridge_capture(
+			function () {
+				Coachbridge_Account::render_content( 'coaching', array() );
+			}
+		);
+		coachbridge_assert_contains( '<div class="coachbridge-notice" role="alert"><p>Your changes were saved.</p></div><p>page</p>', $html );
+
+		$_GET['coachbridge_notice'] = '<script>';
+		coachbridge_queue_response( 200, '<p>page</p>', 'text/html' );
+		$html = coachbridge_capture(
+			function () {
+				Coachbridge_Account::render_content( 'coaching', array() );
+			}
+		);
+		coachbridge_assert_not_contains( 'coachbridge-notice', $html );
+	}
+);
+
+coachbridge_test(
+	'account tab passes page parameters',
+	function () {
+		$_GET = array(
+			'view'         => 'program',
+			'enrollment'   => '12',
+			'conversation' => 'x',
+			'from'         => '2026-03-01',
+			'to'           => '2026-03-01"',
+		);
+		$query = Coachbridge_Account::page_query();
+		coachbridge_assert_same( 'program', $query['view'], 'view' );
+		coachbridge_assert_same( '12', $query['enrollment'], 'enrollment' );
+		coachbridge_assert_same( '2026-03-01', $query['from'], 'from' );
+		coachbridge_assert( ! isset( $query['conversation'] ), 'no conversation' );
+		coachbridge_assert( ! isset( $query['to'] ), 'no to' );
+		coachbridge_assert_same( 'https://site.example/wp-admin/admin-post.php?action=coachbridge_client_action', $query['form_action'], 'form action' );
+		coachbridge_assert_same( 'valid-nonce-coachbridge_client_action', $query['form_nonce'], 'form nonce' );
 	}
 );
 

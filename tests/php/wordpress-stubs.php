@@ -285,6 +285,26 @@ function get_permalink() {
 	return 'https://site.example/account/';
 }
 
+function home_url( $path = '' ) {
+	return 'https://site.example' . $path;
+}
+
+function wp_get_referer() {
+	return false;
+}
+
+function wp_check_invalid_utf8( $text, $strip = false ) {
+	$text = (string) $text;
+	if ( preg_match( '//u', $text ) ) {
+		return $text;
+	}
+	if ( ! $strip ) {
+		return '';
+	}
+	// ENT_IGNORE drops invalid sequences, as WordPress does with $strip.
+	return htmlspecialchars_decode( htmlspecialchars( $text, ENT_QUOTES | ENT_IGNORE, 'UTF-8' ), ENT_QUOTES );
+}
+
 function add_query_arg( $key, $value = null, $url = null ) {
 	if ( is_array( $key ) ) {
 		$args = $key;

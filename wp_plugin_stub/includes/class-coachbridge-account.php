@@ -7,6 +7,8 @@
 
 defined( 'ABSPATH' ) || exit;
 
+require_once __DIR__ . '/class-coachbridge-forms.php';
+
 /**
  * Adds the tab to MemberPress's account navigation and shows bridge's client page in it.
  */
@@ -26,6 +28,7 @@ final class Coachbridge_Account {
 		// argument and older ones pass the action only, so $atts has a default.
 		add_action( 'mepr_account_nav_content', array( __CLASS__, 'render_content' ), 10, 2 );
 		add_action( 'template_redirect', array( __CLASS__, 'prepare_tab' ) );
+		Coachbridge_Forms::register_hooks();
 	}
 
 	/**
@@ -69,7 +72,19 @@ final class Coachbridge_Account {
 			get_current_user_id(),
 			__( 'This coaching page was not found.', 'coachbridge' )
 		);
-		echo '<div class="coachbridge-tab">' . $html . '</div>'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- render() filters with wp_kses().
+		echo '<div class="coachbridge-tab">' . self::form_notice() . $html . '</div>'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- form_notice() escapes and render() filters with wp_kses().
+	}
+
+	/**
+	 * Returns the notice of a form handled before the redirect to the tab, or ''.
+	 *
+	 * @return string HTML that is safe to echo.
+	 */
+	public static function form_notice() {
+		// phpcs:ignore WordPress.Security.NonceVerification.Recommended -- only picks a message.
+		$notice  = isset( $_GET['coachbridge_notice'] ) ? sanitize_key( wp_unslash( $_GET['coachbridge_notice'] ) ) : '';
+		$message = Coachbridge_Forms::notice_message( $notice );
+		return '' === $message ? '' : Coachbridge_Pages::notice( $message );
 	}
 
 	/**
@@ -86,7 +101,11 @@ final class Coachbridge_Account {
 	}
 
 	/**
-	 * Returns the query parameters passed on to bridge: view and program, sanitized.
+	 * Returns the query parameters passed on to bridge, sanitized, and where forms post.
+	 *
+	 * bridge reads view, enrollment, program, conversation, from and to. It
+	 * renders form_action and form_nonce into its plain forms, which then post
+	 * to Coachbridge_Forms. All of them are part of the signed query.
 	 *
 	 * @return array<string, string>
 	 */
@@ -99,13 +118,25 @@ final class Coachbridge_Account {
 				$query['view'] = $view;
 			}
 		}
-		if ( isset( $_GET['program'] ) ) {
-			$program = absint( wp_unslash( $_GET['program'] ) );
-			if ( $program > 0 ) {
-				$query['program'] = (string) $program;
+		foreach ( array( 'program', 'enrollment', 'conversation' ) as $name ) {
+			if ( isset( $_GET[ $name ] ) ) {
+				$id = absint( wp_unslash( $_GET[ $name ] ) );
+				if ( $id > 0 ) {
+					$query[ $name ] = (string) $id;
+				}
+			}
+		}
+		foreach ( array( 'from', 'to' ) as $name ) {
+			if ( isset( $_GET[ $name ] ) ) {
+				$day = sanitize_text_field( wp_unslash( $_GET[ $name ] ) );
+				if ( preg_match( '/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/D', $day ) ) {
+					$query[ $name ] = $day;
+				}
 			}
 		}
 		// phpcs:enable
+		$query['form_action'] = Coachbridge_Forms::action_url();
+		$query['form_nonce']  = Coachbridge_Forms::nonce();
 		return $query;
 	}
 
@@ -125,6 +156,18 @@ final class Coachbridge_Account {
 	 * @return string
 	 */
 	public static function tab_url() {
+		return add_query_arg( 'action', self::ACTION, self::account_url() );
+	}
+
+	/**
+	 * Returns the MemberPress account page URL without a query.
+	 *
+	 * Without MemberPress's setting it falls back to the current post, or, in a
+	 * form handler where there is none, to the page that sent the form.
+	 *
+	 * @return string
+	 */
+	public static function account_url() {
 		$account_url = '';
 		if ( class_exists( 'MeprOptions' ) ) {
 			$account_url = MeprOptions::fetch()->account_page_url();
@@ -132,6 +175,10 @@ final class Coachbridge_Account {
 		if ( ! $account_url ) {
 			$account_url = get_permalink();
 		}
-		return add_query_arg( 'action', self::ACTION, $account_url );
+		if ( ! $account_url ) {
+			$referer     = wp_get_referer();
+			$account_url = $referer ? strtok( $referer, '?' ) : home_url( '/' );
+		}
+		return $account_url;
 	}
 }

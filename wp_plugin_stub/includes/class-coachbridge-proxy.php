@@ -22,26 +22,31 @@ final class Coachbridge_Proxy {
 	const REST_ROUTE     = '/proxy';
 	const SCRIPT_HANDLE  = 'coachbridge';
 
-	// Maximum size of the JSON body forwarded to bridge, in bytes. A message of
-	// a few thousand characters fits.
-	const MAX_BODY_BYTES = 16384;
+	// Maximum size of the JSON body forwarded to bridge, in bytes, the same as
+	// bridge's limit. wp_json_encode() writes non-ASCII characters as \u escapes
+	// of 6 or 12 bytes, so a message of 5,000 characters can take 60 KB.
+	const MAX_BODY_BYTES = 65536;
 
 	/**
 	 * Returns the requests the proxy forwards, as pairs of method and path pattern.
 	 *
+	 * These are all the client writes of bridge's API: ticks and messages.
 	 * TODO: add the admin and coach write paths here when bridge's admin API exists.
 	 *
 	 * @return array<int, array{0: string, 1: string}>
 	 */
 	public static function allowed_routes() {
-		$milestone = '#^/api/v1/enrollments/[1-9][0-9]*/milestones/[1-9][0-9]*/tick$#D';
-		$habit     = '#^/api/v1/enrollments/[1-9][0-9]*/habits/[1-9][0-9]*/ticks/[0-9]{4}-[0-9]{2}-[0-9]{2}$#D';
-		$messages  = '#^/api/v1/enrollments/[1-9][0-9]*/messages$#D';
+		$id            = '[1-9][0-9]{0,18}';
+		$milestone     = '#^/api/v1/enrollments/' . $id . '/milestones/' . $id . '/tick$#D';
+		$habit         = '#^/api/v1/enrollments/' . $id . '/habits/' . $id . '/ticks/[0-9]{4}-[0-9]{2}-[0-9]{2}$#D';
+		$conversations = '#^/api/v1/conversations$#D';
+		$messages      = '#^/api/v1/conversations/' . $id . '/messages$#D';
 		return array(
 			array( 'PUT', $milestone ),
 			array( 'DELETE', $milestone ),
 			array( 'PUT', $habit ),
 			array( 'DELETE', $habit ),
+			array( 'POST', $conversations ),
 			array( 'POST', $messages ),
 		);
 	}
@@ -199,6 +204,7 @@ final class Coachbridge_Proxy {
 			array(
 				'proxyUrl'      => esc_url_raw( rest_url( self::REST_NAMESPACE . self::REST_ROUTE ) ),
 				'nonce'         => wp_create_nonce( 'wp_rest' ),
+				'savedMessage'  => __( 'Saved.', 'coachbridge' ),
 				'failedMessage' => __( 'Your change was not saved. Please try again.', 'coachbridge' ),
 			)
 		);
