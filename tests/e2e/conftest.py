@@ -64,7 +64,10 @@ def site(
 
 @pytest.fixture(scope="session")
 def browser(prerequisites: None) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Generous, because the two cores are shared with the rest of the suite.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -82,7 +85,6 @@ def page(browser, site: Site) -> Iterator[object]:  # type: ignore[no-untyped-de
     context = browser.new_context(
         base_url=site.url, viewport={"width": 1100, "height": 800}
     )
-    # Generous, because two cores are shared with the rest of the suite.
     context.set_default_timeout(20_000)
     page = context.new_page()
     yield page

@@ -434,9 +434,12 @@ def log_in(page: Any, site: Site, login: str, then: str | None = None) -> None:
     page.wait_for_url(lambda url: "wp-login.php" not in url)
 
 
-def save_screenshot(page: Any, name: str) -> Path:
-    """Save the visible part of the page as tests/e2e/screenshots/NAME.png."""
+def save_screenshot(target: Any, name: str) -> Path:
+    """Save a page's viewport, or one element, as tests/e2e/screenshots/NAME.png.
+
+    ``target`` is a Playwright Page or Locator.
+    """
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
-    page.screenshot(path=str(path))
+    target.screenshot(path=str(path))
     return path

@@ -98,6 +98,7 @@ function cbe2e_configure() {
 		'ben'   => cbe2e_create_user( 'ben', 'Ben Okafor', 'subscriber' ),
 		'cara'  => cbe2e_create_user( 'cara', 'Cara Silva', 'subscriber' ),
 		'dan'   => cbe2e_create_user( 'dan', 'Dan Novak', 'subscriber' ),
+		'eli'   => cbe2e_create_user( 'eli', 'Eli Haddad', 'subscriber' ),
 	);
 
 	cbe2e_activate( 'memberpress-standin/memberpress-standin.php' );
