@@ -17,6 +17,15 @@ from sync.reader import WordPressUnavailable
 
 log = logging.getLogger(__name__)
 
+# The files that 'coachbridge demo' writes into its folder, SQLite's side files
+# included. The demo deletes its folder on every run, so it rejects a folder
+# that contains anything else.
+DEMO_FILES = frozenset(
+    f"{name}{suffix}"
+    for name in ("state.sqlite3", "wordpress.sqlite3")
+    for suffix in ("", "-wal", "-shm", "-journal")
+) | {"programs.toml"}
+
 
 class _State:
     """What the group passes to its commands: the config path, read lazily."""
@@ -182,13 +191,38 @@ def enrollments(state: _State, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("coachbridge-demo"),
     show_default=True,
-    help="Folder for the demo's SQLite databases (recreated on each run).",
+    help="Folder for the demo's SQLite databases, deleted and recreated on each "
+    "run: a new or empty folder, or an earlier demo's.",
 )
 def demo(once: bool, port: int, workdir: Path) -> None:
     """Run a self-contained demo site on 127.0.0.1, no configuration needed."""
     from bridge.demo import run_demo
 
+    _require_demo_folder(workdir)
     run_demo(workdir=workdir, port=port, once=once)
+
+
+def _require_demo_folder(workdir: Path) -> None:
+    """Raise unless ``workdir`` is missing or contains only files of a demo."""
+    if not workdir.exists():
+        return
+    if workdir.is_symlink():
+        raise CoachbridgeError(
+            f"--dir {workdir} is a symbolic link. The demo deletes and recreates "
+            "its folder, so give it a real folder"
+        )
+    others = sorted(
+        entry.name
+        for entry in workdir.iterdir()
+        if entry.name not in DEMO_FILES or not entry.is_file()
+    )
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise CoachbridgeError(
+            f"--dir {workdir} contains files that the demo did not create "
+            f"({listed}). The demo deletes its folder on every run: choose a new "
+            "or empty folder"
+        )
 
 
 def _require_schema(runtime: Runtime) -> None:

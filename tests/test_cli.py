@@ -192,3 +192,26 @@ def _wait_for_enrollment(config: Path) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the scheduler did not process the webhook in 30 s")
+
+
+def test_demo_keeps_a_folder_with_other_files(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("months of work", encoding="utf-8")
+
+    result = run("demo", "--once", "--port", "0", "--dir", str(folder))
+
+    assert result.returncode == 2
+    assert "thesis.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (folder / "thesis.txt").read_text(encoding="utf-8") == "months of work"
+
+
+def test_demo_reuses_its_own_folder(tmp_path):
+    folder = tmp_path / "demo"
+
+    first = run("demo", "--once", "--port", "0", "--dir", str(folder))
+    second = run("demo", "--once", "--port", "0", "--dir", str(folder))
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
