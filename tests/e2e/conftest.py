@@ -11,8 +11,9 @@ prerequisite is missing, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,8 +22,13 @@ from tests.e2e.harness import (
     CHROMIUM_FLAGS,
     Site,
     missing_prerequisites,
+    save_screenshot,
     start_site,
+    tail,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,6 +37,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "e2e: drives Chromium against a real WordPress site and bridge; needs "
         "tests/e2e/site.sh install",
     )
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,7 +82,7 @@ def site(
 
 
 @pytest.fixture(scope="session")
-def browser(prerequisites: None) -> Iterator[object]:
+def browser(prerequisites: None) -> Iterator[Browser]:
     from playwright.sync_api import expect, sync_playwright
 
     # Generous, because the two cores are shared with the rest of the suite.
@@ -80,12 +99,32 @@ def browser(prerequisites: None) -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, site: Site) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A page in a fresh browser context, so no test inherits another's login."""
+def page(
+    browser: Browser, site: Site, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A page in a fresh browser context, so no test inherits another's login.
+
+    When the test fails, the page's screenshot and the servers' logs are added
+    to the report.
+    """
     context = browser.new_context(
         base_url=site.url, viewport={"width": 1100, "height": 800}
     )
     context.set_default_timeout(20_000)
     page = context.new_page()
     yield page
+    if request.node.stash.get(CALL_FAILED, False):
+        _report_failure(request.node, page, site)
     context.close()
+
+
+def _report_failure(item: pytest.Item, page: Page, site: Site) -> None:
+    screenshot = save_screenshot(page, f"failed-{item.name}")
+    item.add_report_section("teardown", "screenshot", str(screenshot))
+    logs = (
+        site.bridge_server.log_path,
+        site.wordpress_server.log_path,
+        site.workdir / "php-errors.log",
+    )
+    for log in logs:
+        item.add_report_section("teardown", log.name, tail(log))

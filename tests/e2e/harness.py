@@ -25,6 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+try:
+    from playwright.sync_api import expect
+except ImportError:
+    # missing_prerequisites() names the package, so the tests skip, or fail
+    # under CI, with that reason instead of an import error.
+    expect = None  # type: ignore[assignment]
+
 E2E_DIR = Path(__file__).resolve().parent
 REPO_DIR = E2E_DIR.parents[1]
 SITE_SCRIPT = E2E_DIR / "site.sh"

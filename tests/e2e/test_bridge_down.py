@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from typing import TYPE_CHECKING
 
-from tests.e2e.harness import Site, log_in, save_screenshot
+from tests.e2e.harness import Site, expect, log_in, save_screenshot
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 UNAVAILABLE = "Coaching is unavailable right now. Please try again in a few minutes."
 

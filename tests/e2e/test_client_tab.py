@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from playwright.sync_api import Page, expect
+from typing import TYPE_CHECKING
 
 from bridge.pages_client import format_date
 from tests.e2e.harness import (
@@ -12,9 +11,13 @@ from tests.e2e.harness import (
     MILESTONE_TITLE,
     PROGRAM_TITLE,
     Site,
+    expect,
     log_in,
     save_screenshot,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 COACH_NAME = "Zoë Martin"
 

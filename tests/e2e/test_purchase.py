@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from typing import TYPE_CHECKING
 
-from tests.e2e.harness import COHORT_NAME, Site, log_in
+from tests.e2e.harness import COHORT_NAME, Site, expect, log_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 def test_buying_enrolls_member(page: Page, site: Site) -> None:

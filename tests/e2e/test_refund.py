@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from typing import TYPE_CHECKING
 
-from tests.e2e.harness import PROGRAM_TITLE, Site, log_in, save_screenshot
+from tests.e2e.harness import PROGRAM_TITLE, Site, expect, log_in, save_screenshot
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 def test_refund_ends_program_access(page: Page, site: Site) -> None:
