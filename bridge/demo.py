@@ -32,6 +32,7 @@ from bridge.inbox import process_due
 from bridge.logs import configure_logging
 from bridge.migrate import upgrade
 from bridge.models import Cohort, Enrollment, InboxEntry, Program
+from bridge.preview import register_preview
 from bridge.programs_file import load_programs_file
 from bridge.reconcile import reconcile_all
 from bridge.runtime import Runtime
@@ -76,6 +77,8 @@ def run_demo(workdir: Path, port: int, once: bool) -> None:
     load_sample_programs(runtime, workdir, site)
 
     app = create_app(runtime=runtime)
+    if runtime.config.demo:
+        register_preview(app)
     server = make_server(app, "127.0.0.1", port)
     base_url = f"http://127.0.0.1:{server.effective_port}"
     thread = threading.Thread(target=server.run, name="demo-http", daemon=True)
@@ -316,6 +319,7 @@ def print_summary(
     for program, cohort, status, count in _enrollment_counts(runtime):
         echo(f"  {program} / {cohort}: {count} {status}")
     echo(f"serving on {base_url} (GET /healthz)")
+    echo(f"preview: {base_url}/preview (act as any demo user in a browser)")
 
 
 def _pairs(values: dict) -> str:
