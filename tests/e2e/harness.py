@@ -66,6 +66,7 @@ PROGRAM_TITLE = "Strength in 12 weeks"
 MILESTONE_TITLE = "Book the kickoff call"
 HABIT_TITLE = "Strength session"
 COHORT_NAME = "Rolling with Zoë"
+COACH_NAME = "Zoë Martin"
 
 
 def missing_prerequisites() -> list[str]:
@@ -200,6 +201,7 @@ class Site:
     account_url: str
     membership_id: int
     membership_url: str
+    unassigned_membership: dict[str, Any]
     password: str
     users: dict[str, int]
     bridge_url: str
@@ -215,9 +217,13 @@ class Site:
         query = "".join(f"&{name}={quote(value)}" for name, value in params.items())
         return f"{self.account_url}?action=coaching{query}"
 
-    def buy(self, login: str) -> int:
-        """Buy the membership for ``login`` and wait until bridge has the webhook."""
-        output = self._memberpress("buy", login, str(self.membership_id))
+    def buy(self, login: str, membership_id: int | None = None) -> int:
+        """Buy a membership for ``login`` and wait until bridge has the webhook.
+
+        The membership defaults to the one that the loaded program is sold by.
+        """
+        membership = membership_id or self.membership_id
+        output = self._memberpress("buy", login, str(membership))
         self.wait_for_inbox()
         return int(output.strip())
 
@@ -329,6 +335,7 @@ def start_site(workdir: Path) -> Iterator[Site]:
             account_url=facts["account_url"],
             membership_id=facts["membership"]["id"],
             membership_url=facts["membership"]["url"],
+            unassigned_membership=facts["unassigned_membership"],
             password=facts["password"],
             users=facts["users"],
             bridge_url=bridge_url,

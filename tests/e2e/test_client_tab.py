@@ -1,4 +1,4 @@
-"""A member's Coaching tab: the enrollment after a purchase, and ticking progress."""
+"""Ticking progress in a member's Coaching tab."""
 
 from __future__ import annotations
 
@@ -18,22 +18,6 @@ from tests.e2e.harness import (
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
-
-COACH_NAME = "Zoë Martin"
-
-
-def test_tab_shows_enrollment_after_purchase(page: Page, site: Site) -> None:
-    site.buy("cara")
-    log_in(page, site, "cara", then=site.account_url)
-    page.click("#coachbridge-account-coaching")
-
-    program = page.locator(".coachbridge-program").filter(has_text=PROGRAM_TITLE)
-    expect(program).to_have_count(1)
-    facts = program.locator(".coachbridge-facts")
-    expect(facts).to_contain_text(COACH_NAME)
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    expect(facts.locator("time")).to_have_attribute("datetime", today)
-    save_screenshot(page.locator(".mp_wrapper"), "coaching-enrollments")
 
 
 def test_ticks_survive_reload(page: Page, site: Site) -> None:

@@ -114,6 +114,8 @@ function cbe2e_configure() {
 
 	$account_page = Cbe2e_Memberpress::create_account_page();
 	$membership   = Cbe2e_Memberpress::create_membership( 'Strength coaching', '49.00' );
+	// Sold by no program until a test creates one in the Coaching admin.
+	$unassigned = Cbe2e_Memberpress::create_membership( 'Nutrition coaching', '29.00' );
 	flush_rewrite_rules();
 
 	return array(
@@ -124,6 +126,10 @@ function cbe2e_configure() {
 		'membership'    => array(
 			'id'  => $membership,
 			'url' => get_permalink( $membership ),
+		),
+		'unassigned_membership' => array(
+			'id'    => $unassigned,
+			'title' => get_the_title( $unassigned ),
 		),
 	);
 }
