@@ -42,14 +42,18 @@ def get_runtime(app: Flask) -> Runtime:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from bridge.api_admin import admin_api_blueprint
     from bridge.api_client import api_client_blueprint
     from bridge.health import health_blueprint
     from bridge.openapi import openapi_blueprint
+    from bridge.pages_admin import admin_pages_blueprint
     from bridge.pages_client import pages_client_blueprint
     from bridge.webhooks import webhooks_blueprint
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(webhooks_blueprint)
+    app.register_blueprint(admin_api_blueprint)
+    app.register_blueprint(admin_pages_blueprint)
     app.register_blueprint(api_client_blueprint)
     app.register_blueprint(pages_client_blueprint)
     app.register_blueprint(openapi_blueprint)

@@ -294,7 +294,7 @@ class ProgressRow:
 class ProgressPage:
     """One page of the client progress list and the total number of rows."""
 
-    rows: list[ProgressRow]
+    items: list[ProgressRow]
     total: int
     page: int
     per_page: int
@@ -562,7 +562,7 @@ class FeedEntry:
 class FeedPage:
     """One page of the activity feed, newest first."""
 
-    entries: list[FeedEntry]
+    items: list[FeedEntry]
     page: int
     per_page: int
     has_next: bool
@@ -1565,7 +1565,7 @@ class ClientSummary:
 class ClientPage:
     """One page of the clients list, most recently active first."""
 
-    rows: list[ClientSummary]
+    items: list[ClientSummary]
     total: int
     page: int
     per_page: int
@@ -1721,7 +1721,7 @@ def client_detail(runtime: Runtime, actor: Actor, wp_user_id: int) -> ClientDeta
         login=user.login if user else "",
         exists_in_wordpress=user is not None,
         enrollments=infos,
-        activity=feed.entries,
+        activity=feed.items,
         cohort_choices=choices,
     )
 

@@ -235,7 +235,7 @@ def _progress(site: ConsoleSite, user: int, **values) -> console.ProgressPage:
 
 
 def _names(page) -> list[str]:
-    return [row.name for row in page.rows]
+    return [row.name for row in page.items]
 
 
 # Client progress
@@ -244,7 +244,7 @@ def _names(page) -> list[str]:
 def test_progress_admin_sees_active_clients(site):
     page = _progress(site, site.admin)
     assert page.total == 4
-    assert {row.wp_user_id for row in page.rows} == {
+    assert {row.wp_user_id for row in page.items} == {
         site.cleo,
         site.dan,
         site.zoe,
@@ -255,7 +255,7 @@ def test_progress_admin_sees_active_clients(site):
 def test_progress_default_sort_last_activity(site):
     page = _progress(site, site.admin)
     # Newest activity first; Zoë has none and comes last.
-    assert [row.wp_user_id for row in page.rows] == [
+    assert [row.wp_user_id for row in page.items] == [
         site.cleo,
         site.mallory,
         site.dan,
@@ -265,13 +265,13 @@ def test_progress_default_sort_last_activity(site):
 
 def test_progress_last_activity_ascending_keeps_never_last(site):
     page = _progress(site, site.admin, order="asc")
-    assert [row.wp_user_id for row in page.rows][-1] == site.zoe
-    assert [row.wp_user_id for row in page.rows][0] == site.dan
+    assert [row.wp_user_id for row in page.items][-1] == site.zoe
+    assert [row.wp_user_id for row in page.items][0] == site.dan
 
 
 def test_progress_row_fields(site):
     page = _progress(site, site.admin, search="cleo")
-    row = page.rows[0]
+    row = page.items[0]
     assert row.name == "Cleo Client"
     assert row.email == "cleo@example.org"
     assert row.program_title == "Strength 💪"
@@ -291,7 +291,7 @@ def test_progress_sort_by_name_ignores_case(site):
 
 def test_progress_sort_by_progress(site):
     page = _progress(site, site.admin, sort="progress")
-    assert [row.progress_percent for row in page.rows] == [80, 50, 20, 10]
+    assert [row.progress_percent for row in page.items] == [80, 50, 20, 10]
 
 
 def test_progress_sort_by_program(site):
@@ -306,24 +306,24 @@ def test_progress_sort_by_program(site):
             )
         )
     page = _progress(site, site.admin, sort="program")
-    assert [row.program_title for row in page.rows][0] == "Sleep"
+    assert [row.program_title for row in page.items][0] == "Sleep"
 
 
 def test_progress_filters(site):
     by_coach = _progress(site, site.admin, coach_id=site.coach_ben_id)
-    assert {row.wp_user_id for row in by_coach.rows} == {site.zoe, site.mallory}
+    assert {row.wp_user_id for row in by_coach.items} == {site.zoe, site.mallory}
 
     by_cohort = _progress(site, site.admin, cohort_id=site.cohort_ana)
-    assert {row.wp_user_id for row in by_cohort.rows} == {site.cleo, site.dan}
+    assert {row.wp_user_id for row in by_cohort.items} == {site.cleo, site.dan}
 
     by_program = _progress(site, site.admin, program_id=site.sleep)
     assert by_program.total == 0
 
     off_track = _progress(site, site.admin, off_track=True)
-    assert [row.wp_user_id for row in off_track.rows] == [site.dan]
+    assert [row.wp_user_id for row in off_track.items] == [site.dan]
 
     inactive = _progress(site, site.admin, status="inactive")
-    assert [row.wp_user_id for row in inactive.rows] == [site.formula]
+    assert [row.wp_user_id for row in inactive.items] == [site.formula]
 
     every = _progress(site, site.admin, status="all")
     assert every.total == 5
@@ -332,14 +332,14 @@ def test_progress_filters(site):
 def test_progress_search_by_name_and_email(site):
     assert _names(_progress(site, site.admin, search="zoë")) == [TRICKY_NAME]
     by_email = _progress(site, site.admin, search="mal@example")
-    assert [row.wp_user_id for row in by_email.rows] == [site.mallory]
+    assert [row.wp_user_id for row in by_email.items] == [site.mallory]
     assert _progress(site, site.admin, search="no such person").total == 0
 
 
 def test_progress_search_of_user_without_enrollment(site):
     page = _progress(site, site.admin, search="Nora")
     assert page.total == 0
-    assert page.rows == []
+    assert page.items == []
 
 
 def test_progress_pagination(site):
@@ -347,9 +347,9 @@ def test_progress_pagination(site):
     second = _progress(site, site.admin, per_page=3, page=2)
     assert first.total == 4
     assert first.pages == 2
-    assert len(first.rows) == 3
-    assert len(second.rows) == 1
-    seen = {row.enrollment_id for row in first.rows + second.rows}
+    assert len(first.items) == 3
+    assert len(second.items) == 1
+    seen = {row.enrollment_id for row in first.items + second.items}
     assert len(seen) == 4
 
 
@@ -364,7 +364,7 @@ def test_progress_pagination_by_name(site):
         "dan lowercase",
         TRICKY_NAME,
     ]
-    assert pages[2].rows == []
+    assert pages[2].items == []
 
 
 @pytest.mark.parametrize(
@@ -385,7 +385,7 @@ def test_progress_query_rejects(values, message):
 
 def test_progress_coach_sees_own_cohorts(site):
     page = _progress(site, site.coach_ana, status="all")
-    assert {row.wp_user_id for row in page.rows} == {site.cleo, site.dan}
+    assert {row.wp_user_id for row in page.items} == {site.cleo, site.dan}
 
 
 def test_progress_coach_filter_by_other_coach_empty(site):
@@ -402,7 +402,7 @@ def test_progress_coach_loses_moved_client(site):
     with site.runtime.db.session() as session:
         session.get(Enrollment, site.enrollment_dan).cohort_id = site.cohort_ben
     page = _progress(site, site.coach_ana)
-    assert [row.wp_user_id for row in page.rows] == [site.cleo]
+    assert [row.wp_user_id for row in page.items] == [site.cleo]
 
 
 # CSV export
@@ -494,18 +494,18 @@ def _feed(site: ConsoleSite, user: int, **values) -> console.FeedPage:
 
 def test_feed_newest_first(site):
     page = _feed(site, site.admin)
-    times = [entry.occurred_at for entry in page.entries]
+    times = [entry.occurred_at for entry in page.items]
     assert times == sorted(times, reverse=True)
     assert len(times) == 6
-    assert page.entries[0].client_name == "Cleo Client"
-    assert page.entries[0].program_title == "Strength 💪"
+    assert page.items[0].client_name == "Cleo Client"
+    assert page.items[0].program_title == "Strength 💪"
 
 
 def test_feed_filter_by_type(site):
     page = _feed(site, site.admin, types=("habit_ticked",))
-    assert [entry.type for entry in page.entries] == ["habit_ticked"] * 3
+    assert [entry.type for entry in page.items] == ["habit_ticked"] * 3
     both = _feed(site, site.admin, types=("off_track", "milestone_completed"))
-    assert {entry.type for entry in both.entries} == {
+    assert {entry.type for entry in both.items} == {
         "off_track",
         "milestone_completed",
     }
@@ -518,7 +518,7 @@ def test_feed_filter_by_date_range(site):
         date_from=dt.date(2026, 2, 28),
         date_to=dt.date(2026, 2, 28),
     )
-    assert [entry.occurred_at for entry in page.entries] == [
+    assert [entry.occurred_at for entry in page.items] == [
         dt.datetime(2026, 2, 28, 8),
         dt.datetime(2026, 2, 28, 7),
     ]
@@ -528,10 +528,10 @@ def test_feed_date_range_uses_site_days(site):
     # 22:00 UTC on 27 February is already 28 February in Tokyo.
     site.wordpress.set_option("timezone_string", "Asia/Tokyo")
     page = _feed(site, site.admin, date_from=dt.date(2026, 2, 28))
-    assert dt.datetime(2026, 2, 27, 22) in [entry.occurred_at for entry in page.entries]
+    assert dt.datetime(2026, 2, 27, 22) in [entry.occurred_at for entry in page.items]
     until = _feed(site, site.admin, date_to=dt.date(2026, 2, 27))
     assert dt.datetime(2026, 2, 27, 22) not in [
-        entry.occurred_at for entry in until.entries
+        entry.occurred_at for entry in until.items
     ]
 
 
@@ -540,21 +540,21 @@ def test_feed_pagination(site):
     second = _feed(site, site.admin, per_page=4, page=2)
     assert first.has_next
     assert not second.has_next
-    assert len(first.entries) == 4
-    assert len(second.entries) == 2
-    ids = [entry.id for entry in first.entries + second.entries]
+    assert len(first.items) == 4
+    assert len(second.items) == 2
+    ids = [entry.id for entry in first.items + second.items]
     assert len(set(ids)) == 6
 
 
 def test_feed_coach_scope(site):
     page = _feed(site, site.coach_ben)
-    assert [entry.wp_user_id for entry in page.entries] == [site.mallory]
+    assert [entry.wp_user_id for entry in page.items] == [site.mallory]
 
 
 def test_feed_filters_program_and_coach(site):
-    assert _feed(site, site.admin, program_id=site.sleep).entries == []
+    assert _feed(site, site.admin, program_id=site.sleep).items == []
     by_coach = _feed(site, site.admin, coach_id=site.coach_ben_id)
-    assert [entry.wp_user_id for entry in by_coach.entries] == [site.mallory]
+    assert [entry.wp_user_id for entry in by_coach.items] == [site.mallory]
 
 
 @pytest.mark.parametrize(
@@ -932,7 +932,7 @@ def test_assign_cohort_to_other_coach(site):
         console.CohortChanges(coach=site.coach_ben),
     )
     page = _progress(site, site.coach_ben)
-    assert {row.wp_user_id for row in page.rows} == {
+    assert {row.wp_user_id for row in page.items} == {
         site.cleo,
         site.dan,
         site.zoe,
@@ -1217,21 +1217,21 @@ def test_list_clients(site):
         site.runtime, site.actor(site.admin), console.ClientQuery()
     )
     assert page.total == 5
-    first = page.rows[0]
+    first = page.items[0]
     assert first.wp_user_id == site.cleo
     assert first.programs == ["Strength 💪"]
     assert first.active == 1
     searched = console.list_clients(
         site.runtime, site.actor(site.admin), console.ClientQuery(search="DAN")
     )
-    assert [row.wp_user_id for row in searched.rows] == [site.dan]
+    assert [row.wp_user_id for row in searched.items] == [site.dan]
 
 
 def test_list_clients_coach_scope(site):
     page = console.list_clients(
         site.runtime, site.actor(site.coach_ben), console.ClientQuery()
     )
-    assert {row.wp_user_id for row in page.rows} == {
+    assert {row.wp_user_id for row in page.items} == {
         site.zoe,
         site.mallory,
         site.formula,
