@@ -660,10 +660,18 @@ def _require_id(value: int, what: str) -> None:
 
 
 def parse_day(text: str) -> dt.date:
-    """Parse a due date from a path segment, or raise InvalidRequest."""
-    day = _parse_date(text, "date")
-    assert day is not None
-    return day
+    """Parse a due date from a path segment, or raise InvalidRequest.
+
+    Any calendar date is valid here. Whether the habit is due on it is checked
+    after the enrollment, so another user's enrollment is still not found.
+    """
+    expected = "expected a date written YYYY-MM-DD"
+    if not DATE_PATTERN.fullmatch(text):
+        raise InvalidRequest(f"invalid date {text!r}: {expected}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(f"invalid date {text!r}: {expected}") from None
 
 
 def unread_total(runtime: Runtime, actor: Actor) -> int:
