@@ -38,8 +38,10 @@ _TRANSACTION_PREFIXES = (
     "offline-payment-",
 )
 
-# WordPress and MemberPress ids are bigint(20) columns.
-_MAX_ID = 2**64 - 1
+# WordPress and MemberPress ids are bigint(20) unsigned columns, but the state
+# database stores them in signed BIGINT columns (INTEGER on SQLite), so a larger
+# id could not be stored. Auto-increment ids never come near either limit.
+_MAX_ID = 2**63 - 1
 _MAX_ID_DIGITS = len(str(_MAX_ID))
 
 

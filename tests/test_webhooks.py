@@ -286,6 +286,40 @@ def test_delivery_without_member_ignored(client, runtime):
     assert entry.last_error == "no member id found in the delivery"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_member_id_at_bigint_limit(backend, request, make_runtime):
+    state_url = None
+    if backend == "mariadb":
+        state_url = request.getfixturevalue("mysql_database_factory")("state")
+    runtime = make_runtime(state_url=state_url, webhooks={"keys": [KEY]})
+    client = create_app(runtime=runtime).test_client()
+    largest = 2**63 - 1
+
+    stored = post(client, transaction_body(largest))
+
+    assert stored.status_code == 202
+    assert stored.json["status"] == "queued"
+    assert entries(runtime)[-1].wp_user_id == largest
+
+
+@pytest.mark.parametrize(
+    "member_id",
+    [2**63, 2**64 - 1, str(2**64 - 1), 2**70],
+    ids=["2**63", "2**64-1", "2**64-1-as-text", "2**70"],
+)
+def test_member_id_above_bigint_ignored(client, runtime, member_id):
+    body = json.dumps(
+        {"event": "transaction-completed", "data": {"member": {"id": member_id}}}
+    ).encode()
+
+    response = post(client, body)
+
+    assert response.status_code == 202
+    assert response.json["status"] == "ignored"
+    [entry] = entries(runtime)
+    assert entry.wp_user_id is None
+
+
 # Duplicates.
 
 
