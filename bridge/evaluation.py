@@ -31,8 +31,9 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,7 +61,10 @@ log = logging.getLogger(__name__)
 # Enrollments per batch: each batch is one transaction whose row locks delay
 # ticks of those enrollments, so it stays well under a second.
 BATCH_SIZE = 2000
-# Tick dates are grouped by day number modulo this; see the module docstring.
+# Batches in flight on MariaDB: the server runs each query on one core, so a
+# second batch keeps both cores of a small server busy.
+WORKERS = 2
+# Tick dates are grouped by day number modulo this, as the module docstring says.
 RESIDUE_MODULUS = 42
 ALL_RESIDUES = (1 << RESIDUE_MODULUS) - 1
 # Habits whose ticks are decided from their first and last dates alone.
@@ -368,6 +372,11 @@ class ProgramPlan:
     milestone_ids: tuple[int, ...]
     schedules: Mapping[int, HabitSchedule]
 
+    @cached_property
+    def milestone_set(self) -> frozenset[int]:
+        """The milestone ids, for membership tests."""
+        return frozenset(self.milestone_ids)
+
     @classmethod
     def load(cls, session: Session, program_id: int) -> ProgramPlan:
         """Read one program's milestones and habits."""
@@ -580,34 +589,38 @@ class _Tally:
     needs_fallback: bool = False
 
 
-def evaluate_all(runtime: Runtime, batch_size: int = BATCH_SIZE) -> EvaluationSummary:
+def evaluate_all(
+    runtime: Runtime, batch_size: int = BATCH_SIZE, workers: int | None = None
+) -> EvaluationSummary:
     """Evaluate every active enrollment on the site's current date and store it.
 
-    Batches that fail are logged with their id range and counted in ``errors``;
-    the run goes on with the next batch.
+    ``workers`` batches run at once, each in its own transaction. The default
+    is one on SQLite, which has a single writer, and ``WORKERS`` elsewhere.
+    Batches that fail are logged with their id range and counted in
+    ``errors``, and the run goes on with the other batches.
     """
     started = time.monotonic()
     run = _start_run(runtime)
+    batches = _batch_ranges(runtime, batch_size)
+    if workers is None:
+        workers = 1 if runtime.db.is_sqlite else WORKERS
     log.info(
-        "evaluation of active enrollments started for site date %s "
-        "(off-track threshold %d, batches of %d)",
+        "evaluation of active enrollments started for site date %s: %d batches "
+        "of up to %d, %d at once, off-track threshold %d",
         run.today,
-        run.threshold,
+        len(batches),
         batch_size,
+        workers,
+        run.threshold,
     )
 
     summary = EvaluationSummary()
-    after: int | None = 0
-    while after is not None:
-        batch = _evaluate_batch_safely(run, after, batch_size)
-        if batch is None:
-            summary.errors += 1
-            after = _last_id_of_batch(runtime, after, batch_size)
-            continue
-        if batch.last_id is None:
-            break
-        summary.add(batch.summary)
-        after = batch.last_id
+    with ThreadPoolExecutor(workers, thread_name_prefix="evaluation") as pool:
+        for batch in pool.map(partial(_evaluate_batch_safely, run), batches):
+            if batch is None:
+                summary.errors += 1
+            else:
+                summary.add(batch)
 
     summary.seconds = round(time.monotonic() - started, 3)
     _log_finish(summary, run.today)
@@ -630,50 +643,67 @@ def _start_run(runtime: Runtime) -> _Run:
     )
 
 
-@dataclass
-class _BatchResult:
-    last_id: int | None
-    summary: EvaluationSummary
+@dataclass(frozen=True)
+class _Batch:
+    """Active enrollments with ids from ``first`` up to ``last`` (None: no limit)."""
+
+    first: int
+    last: int | None
+
+    def describe(self) -> str:
+        if self.last is None:
+            return f"from id {self.first}"
+        return f"with ids {self.first} to {self.last}"
 
 
-def _evaluate_batch_safely(
-    run: _Run, after: int, batch_size: int
-) -> _BatchResult | None:
-    what = f"evaluation of enrollments after id {after}"
-    work = partial(_evaluate_batch, run, after, batch_size)
-    try:
-        return run.runtime.db.run(work, what)
-    except sa.exc.SQLAlchemyError:
-        log.exception("failed %s; the run goes on with the next batch", what)
-        return None
+def _batch_ranges(runtime: Runtime, batch_size: int) -> list[_Batch]:
+    """Split the active enrollments into id ranges of ``batch_size``, one query.
 
-
-def _last_id_of_batch(runtime: Runtime, after: int, batch_size: int) -> int | None:
-    """Return the last id of the batch after ``after``, so a failed batch is skipped."""
+    An enrollment activated later inside a range is evaluated with it, and one
+    with a higher id than every range waits for the next run.
+    """
+    numbered = (
+        sa.select(
+            ENROLLMENTS.c.id,
+            sa.func.row_number().over(order_by=ENROLLMENTS.c.id).label("position"),
+        )
+        .where(_active())
+        .subquery()
+    )
     query = (
-        sa.select(ENROLLMENTS.c.id)
-        .where(_active(), ENROLLMENTS.c.id > after)
-        .order_by(ENROLLMENTS.c.id)
-        .limit(batch_size)
+        sa.select(numbered.c.id)
+        .where((numbered.c.position - 1) % batch_size == 0)
+        .order_by(numbered.c.id)
     )
     with runtime.db.session() as session:
-        ids = list(session.scalars(query))
-    return ids[-1] if ids else None
+        firsts = list(session.scalars(query))
+    if not firsts:
+        return []
+    lasts: list[int | None] = [first - 1 for first in firsts[1:]]
+    lasts.append(None)
+    return [_Batch(first, last) for first, last in zip(firsts, lasts, strict=True)]
+
+
+def _evaluate_batch_safely(run: _Run, batch: _Batch) -> EvaluationSummary | None:
+    what = f"evaluation of enrollments {batch.describe()}"
+    try:
+        return run.runtime.db.run(partial(_evaluate_batch, run, batch), what)
+    except sa.exc.SQLAlchemyError:
+        log.exception("failed %s, the run goes on with the other batches", what)
+        return None
 
 
 def _active() -> sa.ColumnElement[bool]:
     return ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value
 
 
-def _evaluate_batch(
-    run: _Run, after: int, batch_size: int, session: Session
-) -> _BatchResult:
-    rows = _lock_batch(session, after, batch_size)
+def _evaluate_batch(run: _Run, batch: _Batch, session: Session) -> EvaluationSummary:
+    rows = _lock_batch(session, batch)
     if not rows:
-        return _BatchResult(None, EvaluationSummary())
+        return EvaluationSummary()
 
     first_id, last_id = rows[0].id, rows[-1].id
-    milestones_done = _count_milestone_ticks(session, first_id, last_id)
+    milestones_done = _count_milestone_ticks(session, run, rows)
     tallies = {
         row.id: _Tally(run.program_facts(row.program_id, row.start_date))
         for row in rows
@@ -682,17 +712,17 @@ def _evaluate_batch(
 
     outcomes = {}
     for row in rows:
-        done = milestones_done.get((row.id, row.program_id), 0)
-        outcomes[row.id] = _outcome(run, row, tallies[row.id], done)
+        tally = tallies[row.id]
+        outcomes[row.id] = _outcome(run, row, tally, milestones_done.get(row.id, 0))
     fallback_ids = [row.id for row in rows if tallies[row.id].needs_fallback]
     outcomes.update(_reference_outcomes(session, run, rows, fallback_ids))
 
     summary = _store(session, run, rows, outcomes)
     summary.fallbacks = len(fallback_ids)
-    return _BatchResult(last_id, summary)
+    return summary
 
 
-def _lock_batch(session: Session, after: int, batch_size: int) -> list[Any]:
+def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
     query = (
         sa.select(
             ENROLLMENTS.c.id,
@@ -702,29 +732,35 @@ def _lock_batch(session: Session, after: int, batch_size: int) -> list[Any]:
             ENROLLMENTS.c.start_date,
             *(ENROLLMENTS.c[name] for name in STATE_COLUMNS),
         )
-        .where(_active(), ENROLLMENTS.c.id > after)
+        .where(_active(), ENROLLMENTS.c.id >= batch.first)
         .order_by(ENROLLMENTS.c.id)
-        .limit(batch_size)
         .with_for_update()
     )
+    if batch.last is not None:
+        query = query.where(ENROLLMENTS.c.id <= batch.last)
     return list(session.execute(query))
 
 
 def _count_milestone_ticks(
-    session: Session, first_id: int, last_id: int
-) -> dict[tuple[int, int], int]:
-    """Count milestone ticks by enrollment and by the milestone's program."""
-    ticks = MILESTONE_TICKS
-    query = (
-        sa.select(ticks.c.enrollment_id, Milestone.program_id, sa.func.count())
-        .join(Milestone, Milestone.id == ticks.c.milestone_id)
-        .where(ticks.c.enrollment_id.between(first_id, last_id))
-        .group_by(ticks.c.enrollment_id, Milestone.program_id)
-    )
-    return {
-        (enrollment_id, program_id): count
-        for enrollment_id, program_id, count in session.execute(query)
-    }
+    session: Session, run: _Run, rows: Sequence[Any]
+) -> dict[int, int]:
+    """Count each enrollment's ticks of milestones of its own program.
+
+    The ticks are read by primary key range and matched here, because a join
+    with milestones makes MariaDB scan every tick of each milestone.
+    """
+    program_of = {row.id: row.program_id for row in rows}
+    query = sa.select(
+        MILESTONE_TICKS.c.enrollment_id, MILESTONE_TICKS.c.milestone_id
+    ).where(MILESTONE_TICKS.c.enrollment_id.between(rows[0].id, rows[-1].id))
+    counts: dict[int, int] = {}
+    for enrollment_id, milestone_id in session.execute(query):
+        program_id = program_of.get(enrollment_id)
+        if program_id is None:
+            continue
+        if milestone_id in run.programs[program_id].milestone_set:
+            counts[enrollment_id] = counts.get(enrollment_id, 0) + 1
+    return counts
 
 
 def _add_habit_aggregates(
@@ -740,55 +776,119 @@ def _add_habit_aggregates(
     enrollment's program, are skipped, as the reference rule ignores them.
     """
     today = run.today.toordinal() + run.offset
+    ticked_today: list[tuple[int, int]] = []
     query = _habit_aggregate_query(session, run.today, first_id, last_id)
-    for (
-        enrollment_id,
-        habit_id,
-        count,
-        first,
-        last,
-        latest,
-        residues,
-    ) in session.execute(query):
+    for enrollment_id, aggregates in session.execute(query):
         tally = tallies.get(enrollment_id)
         if tally is None:
             continue
-        facts = tally.facts.habits.get(habit_id)
-        if facts is None:
-            continue
-        if not facts.covers(count, first, last, int(residues)):
-            tally.needs_fallback = True
-            continue
+        for aggregate in aggregates.split(","):
+            habit_id = _add_aggregate(tally, today, aggregate)
+            if habit_id is not None:
+                ticked_today.append((enrollment_id, habit_id))
 
-        tally.done += count
-        if last == today:
-            tally.ticked_today += 1
-        if facts.cutoff is not None and latest is not None and latest >= facts.cutoff:
+    if ticked_today:
+        _add_latest_closed(session, run, tallies, ticked_today)
+
+
+def _add_aggregate(tally: _Tally, today: int, aggregate: str) -> int | None:
+    """Add one habit's aggregate to the tally.
+
+    Returns the habit id when the habit was ticked today and its latest closed
+    tick is still needed to decide whether it is off track.
+    """
+    habit_id, count, first, last, residues = map(int, aggregate.split(":"))
+    facts = tally.facts.habits.get(habit_id)
+    if facts is None:
+        return None
+    if not facts.covers(count, first, last, residues):
+        tally.needs_fallback = True
+        return None
+
+    tally.done += count
+    if last == today:
+        tally.ticked_today += 1
+        if facts.cutoff is not None and count > 1:
+            return habit_id
+    elif facts.cutoff is not None and last >= facts.cutoff:
+        tally.kept_habit_ids.add(habit_id)
+    return None
+
+
+def _add_latest_closed(
+    session: Session,
+    run: _Run,
+    tallies: dict[int, _Tally],
+    pairs: list[tuple[int, int]],
+) -> None:
+    """Decide the off-track status of habits ticked today from their closed ticks.
+
+    The aggregate query leaves out the latest tick before today because that
+    needs a comparison per tick row. Ticks of today are rare when the job runs
+    just after midnight, so this query reads few enrollments.
+    """
+    ticks = HABIT_TICKS
+    wanted = set(pairs)
+    query = (
+        sa.select(
+            ticks.c.enrollment_id, ticks.c.habit_id, sa.func.max(ticks.c.due_date)
+        )
+        .where(
+            ticks.c.enrollment_id.in_({enrollment_id for enrollment_id, _ in pairs}),
+            ticks.c.due_date < run.today,
+        )
+        .group_by(ticks.c.enrollment_id, ticks.c.habit_id)
+    )
+    for enrollment_id, habit_id, latest in session.execute(query):
+        if (enrollment_id, habit_id) not in wanted:
+            continue
+        tally = tallies[enrollment_id]
+        cutoff = tally.facts.habits[habit_id].cutoff
+        if latest.toordinal() + run.offset >= cutoff:
             tally.kept_habit_ids.add(habit_id)
 
 
 def _habit_aggregate_query(
     session: Session, today: dt.date, first_id: int, last_id: int
 ) -> sa.Select:
+    """Build the per-enrollment query of habit tick aggregates up to today.
+
+    Each row is an enrollment id and its aggregates, joined with "," and one
+    per habit: habit id, tick count, first and last day number and the residue
+    bits, joined with ":". One text column per enrollment costs PyMySQL far
+    less to read than one row per habit.
+    """
     dialect = session.get_bind().dialect.name
     ticks = HABIT_TICKS
     due_date = ticks.c.due_date
-    before_today = sa.case((due_date < today, due_date))
     residue = sa.literal(1, sa.BigInteger).op("<<")(
         _day_number(due_date, dialect) % RESIDUE_MODULUS
     )
-    return (
+    per_habit = (
         sa.select(
             ticks.c.enrollment_id,
             ticks.c.habit_id,
-            sa.func.count(),
-            _day_number(sa.func.min(due_date), dialect),
-            _day_number(sa.func.max(due_date), dialect),
-            _day_number(sa.func.max(before_today), dialect),
-            _bitwise_or(residue, dialect),
+            sa.func.count().label("ticks"),
+            _day_number(sa.func.min(due_date), dialect).label("first"),
+            _day_number(sa.func.max(due_date), dialect).label("last"),
+            _bitwise_or(residue, dialect).label("residues"),
         )
         .where(ticks.c.enrollment_id.between(first_id, last_id), due_date <= today)
         .group_by(ticks.c.enrollment_id, ticks.c.habit_id)
+        .subquery()
+    )
+    fields = [
+        per_habit.c.habit_id,
+        per_habit.c.ticks,
+        per_habit.c.first,
+        per_habit.c.last,
+        per_habit.c.residues,
+    ]
+    text = sa.cast(fields[0], sa.String)
+    for value in fields[1:]:
+        text = text + ":" + sa.cast(value, sa.String)
+    return sa.select(per_habit.c.enrollment_id, sa.func.group_concat(text)).group_by(
+        per_habit.c.enrollment_id
     )
 
 

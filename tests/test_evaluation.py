@@ -187,6 +187,28 @@ def test_interval_aggregate_verification(coaching, interval, fallbacks):
     assert state.habit_dates_due == 4
 
 
+@pytest.mark.parametrize(
+    ("closed_tick", "off_track"),
+    [
+        pytest.param(2, False, id="at-cutoff"),
+        pytest.param(1, True, id="before-cutoff"),
+    ],
+)
+def test_today_tick_with_closed_ticks(coaching, closed_tick, off_track):
+    walk = coaching.add_habit("Walk")
+    enrollment = coaching.enroll(START)
+    add_ticks(coaching, enrollment, walk, closed_tick, 5)
+    coaching.at(noon_utc(day(5)))
+
+    evaluate_all(coaching.runtime)
+
+    # The last three closed due dates are offsets 2, 3 and 4.
+    state = coaching.enrollment(enrollment)
+    assert state.off_track is off_track
+    assert state.habit_dates_done == 2
+    assert state.habit_dates_due == 6
+
+
 def test_tick_of_other_program_ignored(coaching, harness):
     other = build_coaching(harness, "mobility")
     stretch = other.add_habit("Stretch")
@@ -222,10 +244,10 @@ def test_failed_batch_counted_and_skipped(coaching, monkeypatch):
     coaching.at(noon_utc(day(1)))
     real = evaluation_module._evaluate_batch
 
-    def fail_first(run, after, batch_size, session):
-        if after == 0:
+    def fail_first(run, batch, session):
+        if batch.first == ids[0]:
             raise sa.exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
-        return real(run, after, batch_size, session)
+        return real(run, batch, session)
 
     monkeypatch.setattr(evaluation_module, "_evaluate_batch", fail_first)
 

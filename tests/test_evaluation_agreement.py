@@ -106,6 +106,11 @@ def enrollment_cases(
         if not due_dates:
             continue
         chosen = draw(st.sets(st.sampled_from(due_dates), max_size=40))
+        closed = [day for day in due_dates if day < today]
+        recent = draw(st.integers(0, 4))
+        if recent and closed:
+            # The last few closed due dates decide whether the habit is off track.
+            chosen.update(draw(st.sets(st.sampled_from(closed[-recent:]))))
         if today in due_dates and draw(st.booleans()):
             chosen.add(today)
         ticks.update((index, (day - start).days) for day in chosen)
