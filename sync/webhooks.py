@@ -9,6 +9,7 @@ others, and real deliveries carry fields that this module does not know.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,9 +41,19 @@ _TRANSACTION_PREFIXES = (
 
 # WordPress and MemberPress ids are bigint(20) unsigned columns, but the state
 # database stores them in signed BIGINT columns (INTEGER on SQLite), so a larger
-# id could not be stored. Auto-increment ids never come near either limit.
+# id could not be stored. Auto-increment ids stay far below both in practice.
 _MAX_ID = 2**63 - 1
 _MAX_ID_DIGITS = len(str(_MAX_ID))
+
+
+# MemberPress event names are lowercase words joined by hyphens, such as
+# "transaction-completed". The pattern also admits digits, "_" and "." and any
+# case, so that events of add-ons still pass, but no space or control character
+# can reach the logs. The length is that of the inbox's event column.
+EVENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+EVENT_NAME_MAX_LENGTH = 100
+# Characters of an invalid event name quoted in the error message.
+_SHOWN_EVENT_LENGTH = 40
 
 
 class InvalidPayload(ValueError):
@@ -64,9 +75,9 @@ class Delivery:
 def parse_delivery(body: bytes) -> Delivery:
     """Parse a webhook body into a Delivery, or raise InvalidPayload if it is bad.
 
-    The envelope must be a JSON object with a string ``event``. ``data``, when
-    present, must be an object. Ids that are missing, zero or of an unknown shape
-    are None.
+    The envelope must be a JSON object whose ``event`` is an event name (see
+    EVENT_NAME_PATTERN). ``data``, when present, must be an object. Ids that are
+    missing, zero or of an unknown shape are None.
     """
     envelope = _decode(body)
 
@@ -76,6 +87,7 @@ def parse_delivery(body: bytes) -> Delivery:
     if not isinstance(event, str):
         kind = type(event).__name__
         raise InvalidPayload(f"'event' must be a string, found {kind}")
+    _check_event_name(event)
 
     data = envelope.get("data", {})
     if not isinstance(data, dict):
@@ -124,6 +136,18 @@ def _decode(body: bytes) -> dict:
         kind = type(envelope).__name__
         raise InvalidPayload(f"webhook body must be a JSON object, found {kind}")
     return envelope
+
+
+def _check_event_name(event: str) -> None:
+    if len(event) <= EVENT_NAME_MAX_LENGTH and EVENT_NAME_PATTERN.fullmatch(event):
+        return
+    shown = event[:_SHOWN_EVENT_LENGTH]
+    more = f" ({len(event)} characters)" if len(event) > _SHOWN_EVENT_LENGTH else ""
+    raise InvalidPayload(
+        f"invalid 'event' {shown!r}{more}: expected a MemberPress event name such "
+        f"as 'transaction-completed', at most {EVENT_NAME_MAX_LENGTH} letters, "
+        "digits, '-', '_' or '.'"
+    )
 
 
 def _kind_from_event(event: str) -> str | None:

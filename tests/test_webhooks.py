@@ -199,6 +199,41 @@ def test_missing_event_rejected(client, runtime):
     assert entries(runtime) == []
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        "",
+        "login\n2025-03-10 12:00:00 INFO forged log line",
+        "login\x1b[31m",
+        "transaction completed",
+        "transaction-" + "x" * 89,
+        "e" * 10_000,
+    ],
+    ids=["empty", "newline", "escape", "space", "101-characters", "10000-characters"],
+)
+def test_invalid_event_name_rejected(client, runtime, caplog, event):
+    body = json.dumps({"event": event, "data": {"member": {"id": 42}}}).encode()
+
+    with caplog.at_level(logging.INFO, logger="bridge.webhooks"):
+        response = post(client, body)
+
+    assert response.status_code == 400
+    assert "invalid 'event'" in response.json["error"]["message"]
+    assert len(response.json["error"]["message"]) < 300
+    assert entries(runtime) == []
+    assert "forged" not in caplog.text
+
+
+def test_event_name_of_100_characters_accepted(client, runtime):
+    event = "transaction-" + "x" * 88
+    body = json.dumps({"event": event, "data": {"member": {"id": 42}}}).encode()
+
+    response = post(client, body)
+
+    assert response.status_code == 202
+    assert entries(runtime)[0].event == event
+
+
 def test_json_array_rejected(client, runtime):
     response = post(client, b'[{"event": "member-added"}]')
 
