@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -127,9 +128,14 @@ def _decode(body: bytes) -> dict:
         raise InvalidPayload(
             f"webhook body is not UTF-8 text: {error.reason}"
         ) from None
-    except ValueError as error:
-        # JSONDecodeError, or an integer literal too long for int().
+    except json.JSONDecodeError as error:
         raise InvalidPayload(f"webhook body is not valid JSON: {error}") from None
+    except ValueError:
+        # int() rejects literals longer than sys.get_int_max_str_digits().
+        raise InvalidPayload(
+            "webhook body contains a number with too many digits "
+            f"(more than {sys.get_int_max_str_digits()})"
+        ) from None
     except RecursionError:
         raise InvalidPayload("webhook body is nested too deeply to parse") from None
     if not isinstance(envelope, dict):

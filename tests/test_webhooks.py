@@ -191,6 +191,18 @@ def test_empty_body_rejected(client, runtime):
     assert entries(runtime) == []
 
 
+def test_number_with_too_many_digits_rejected(client, runtime):
+    body = b'{"event": "member-added", "data": {"id": ' + b"9" * 5000 + b"}}"
+
+    response = post(client, body)
+
+    assert response.status_code == 400
+    message = response.json["error"]["message"]
+    assert "too many digits" in message
+    assert "sys.set_int_max_str_digits" not in message
+    assert entries(runtime) == []
+
+
 def test_missing_event_rejected(client, runtime):
     response = post(client, json.dumps({"type": "member", "data": {}}).encode())
 
