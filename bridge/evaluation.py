@@ -2,27 +2,33 @@
 
 ``rules.progress.evaluate_enrollment`` is the reference. ``evaluate_enrollment_now``
 calls it for one enrollment, after a tick. ``evaluate_all`` runs after each site
-midnight over every active enrollment, in batches of ids with a fixed number of
-queries per batch:
+midnight over every active enrollment. It splits them into id ranges with one
+query and evaluates each range in one transaction with a fixed number of
+queries, two ranges at a time on MariaDB:
 
-- the batch's enrollments, read and locked (FOR UPDATE), so that a concurrent
+- the range's enrollments, read and locked (FOR UPDATE), so that a concurrent
   tick waits instead of being overwritten with older state;
-- milestone tick counts, grouped by enrollment;
-- habit tick aggregates, grouped by enrollment and habit: count, first and last
-  date, last date before today and the set of day numbers modulo 42;
+- the range's milestone ticks;
+- habit tick aggregates up to today, one text row per enrollment with, for each
+  habit, the tick count, the first and last day numbers and the set of day
+  numbers modulo 42;
+- the latest closed tick of habits that were also ticked today, which are few
+  just after midnight;
 - the ticks of the few enrollments whose aggregates cannot be verified, which
   are then evaluated with the reference rule.
 
-Due-date counts and windows come from ``rules.schedules.HabitTimeline``, once per
-habit and start date. An aggregate counts as is only when it proves that every
-tick in it is a due date: its first and last dates lie in the habit's window and
-every day number modulo 42 falls on the schedule. 42 = 2 * 3 * 7, so this decides
-weekdays and intervals of 1, 2, 3, 6, 7, 14, 21 and 42 days. Other intervals are
-decided only for habits with at most two ticks, and the rest falls back to the
-reference rule. Changed state is written with one UPDATE per batch through a
-temporary table, and each transition (off_track, back_on_track,
-program_completed) becomes one activity entry, so a second run on the same site
-date writes nothing.
+Due-date counts, windows and off-track cutoffs come from
+``rules.schedules.HabitTimeline``, once per habit and start date. An aggregate
+is used only when it proves that every tick in it is a due date: its first and
+last dates lie in the habit's window and every day number modulo 42 falls on
+the schedule. 42 = 2 * 3 * 7, so this decides weekdays and intervals of 1, 2,
+3, 6, 7, 14, 21 and 42 days. Other intervals are decided only for habits with
+at most two ticks, and the rest falls back to the reference rule.
+
+Changed state is written with one UPDATE per range through a temporary table.
+Each transition (off_track, back_on_track, program_completed) becomes one
+activity entry, found by comparing with the stored state, so a second run on
+the same site date writes nothing.
 """
 
 from __future__ import annotations
@@ -58,8 +64,8 @@ from rules.schedules import HabitSchedule, HabitTimeline, ScheduleKind
 
 log = logging.getLogger(__name__)
 
-# Enrollments per batch: each batch is one transaction whose row locks delay
-# ticks of those enrollments, so it stays well under a second.
+# Enrollments per batch. Each batch is one transaction whose row locks delay
+# ticks of those enrollments, so batches stay small.
 BATCH_SIZE = 2000
 # Batches in flight on MariaDB: the server runs each query on one core, so a
 # second batch keeps both cores of a small server busy.
@@ -703,6 +709,7 @@ def _evaluate_batch(run: _Run, batch: _Batch, session: Session) -> EvaluationSum
         return EvaluationSummary()
 
     first_id, last_id = rows[0].id, rows[-1].id
+    _load_new_programs(session, run, rows)
     milestones_done = _count_milestone_ticks(session, run, rows)
     tallies = {
         row.id: _Tally(run.program_facts(row.program_id, row.start_date))
@@ -720,6 +727,13 @@ def _evaluate_batch(run: _Run, batch: _Batch, session: Session) -> EvaluationSum
     summary = _store(session, run, rows, outcomes)
     summary.fallbacks = len(fallback_ids)
     return summary
+
+
+def _load_new_programs(session: Session, run: _Run, rows: Sequence[Any]) -> None:
+    """Read programs created since the run started, which new enrollments use."""
+    missing = {row.program_id for row in rows} - run.programs.keys()
+    if missing:
+        run.programs.update(load_programs(session, missing))
 
 
 def _lock_batch(session: Session, batch: _Batch) -> list[Any]:

@@ -291,6 +291,26 @@ def test_tick_after_nightly_run(coaching):
     assert len(coaching.activities(ActivityType.BACK_ON_TRACK)) == 1
 
 
+def test_program_created_during_run(coaching, monkeypatch):
+    coaching.add_habit("Walk")
+    enrollment = coaching.enroll(START)
+    coaching.at(noon_utc(day(3)))
+    real = evaluation_module.load_programs
+    calls = []
+
+    def none_at_start(session, program_ids=None):
+        calls.append(program_ids)
+        return {} if program_ids is None else real(session, program_ids)
+
+    monkeypatch.setattr(evaluation_module, "load_programs", none_at_start)
+
+    summary = evaluate_all(coaching.runtime)
+
+    assert calls == [None, {coaching.program_id}]
+    assert summary.errors == 0
+    assert coaching.enrollment(enrollment).off_track
+
+
 def test_scheduler_loads_evaluate_all():
     assert load_evaluation() is evaluate_all
 
