@@ -11,7 +11,7 @@ prerequisite is missing, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from tests.e2e.harness import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,28 +99,42 @@ def browser(prerequisites: None) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(
+def open_page(
     browser: Browser, site: Site, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    """A page in a fresh browser context, so no test inherits another's login.
+) -> Iterator[Callable[[], Page]]:
+    """A factory of pages, each in a fresh browser context with no login.
 
-    When the test fails, the page's screenshot and the servers' logs are added
-    to the report.
+    When the test fails, screenshots of the pages and the servers' logs are
+    added to the report.
     """
-    context = browser.new_context(
-        base_url=site.url, viewport={"width": 1100, "height": 800}
-    )
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    yield page
+    contexts: list[BrowserContext] = []
+
+    def new_page() -> Page:
+        context = browser.new_context(
+            base_url=site.url, viewport={"width": 1100, "height": 800}
+        )
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield new_page
     if request.node.stash.get(CALL_FAILED, False):
-        _report_failure(request.node, page, site)
-    context.close()
+        pages = [page for context in contexts for page in context.pages]
+        _report_failure(request.node, pages, site)
+    for context in contexts:
+        context.close()
 
 
-def _report_failure(item: pytest.Item, page: Page, site: Site) -> None:
-    screenshot = save_screenshot(page, f"failed-{item.name}")
-    item.add_report_section("teardown", "screenshot", str(screenshot))
+@pytest.fixture
+def page(open_page: Callable[[], Page]) -> Page:
+    """A page in a fresh browser context, so no test inherits another's login."""
+    return open_page()
+
+
+def _report_failure(item: pytest.Item, pages: list[Page], site: Site) -> None:
+    for number, page in enumerate(pages, start=1):
+        screenshot = save_screenshot(page, f"failed-{item.name}-{number}")
+        item.add_report_section("teardown", f"screenshot {number}", str(screenshot))
     logs = (
         site.bridge_server.log_path,
         site.wordpress_server.log_path,

@@ -187,9 +187,15 @@ class Server:
 
 
 def tail(path: Path, lines: int = 40) -> str:
+    """Return the last lines of a log, without PHP's connection lines."""
     if not path.exists():
         return f"({path} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    kept = [
+        line
+        for line in path.read_text(errors="replace").splitlines()
+        if not line.endswith((" Accepted", " Closing"))
+    ]
+    return "\n".join(kept[-lines:])
 
 
 @dataclass
@@ -446,6 +452,15 @@ def log_in(page: Any, site: Site, login: str, then: str | None = None) -> None:
     page.fill("#user_pass", site.password)
     page.click("#wp-submit")
     page.wait_for_url(lambda url: "wp-login.php" not in url)
+
+
+def tick(page: Any, checkbox: Any) -> None:
+    """Check a box on bridge's page and wait for the plugin's proxy to accept it."""
+    with page.expect_response("**/wp-json/coachbridge/v1/proxy") as response:
+        checkbox.check()
+    assert response.value.status == 200, response.value.text()
+    # The plugin's script disables the box while the request is in flight.
+    expect(checkbox).to_be_enabled()
 
 
 def save_screenshot(target: Any, name: str) -> Path:

@@ -99,6 +99,7 @@ function cbe2e_configure() {
 		'cara'  => cbe2e_create_user( 'cara', 'Cara Silva', 'subscriber' ),
 		'dan'   => cbe2e_create_user( 'dan', 'Dan Novak', 'subscriber' ),
 		'eli'   => cbe2e_create_user( 'eli', 'Eli Haddad', 'subscriber' ),
+		'fay'   => cbe2e_create_user( 'fay', 'Fay Lund', 'subscriber' ),
 	);
 
 	cbe2e_activate( 'memberpress-standin/memberpress-standin.php' );
