@@ -191,10 +191,26 @@ def config_from_mapping(data: dict[str, Any], source: str = "mapping") -> Config
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"configuration file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"configuration file {str(path)!r} is a directory: name the TOML file"
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read configuration file {str(path)!r}: {error.strerror}"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: invalid TOML: the file is not UTF-8 text "
+            f"({error.reason} at byte {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
 

@@ -117,3 +117,22 @@ def test_missing_file(tmp_path):
 def test_invalid_toml(tmp_path):
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[state\n"), environ={})
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "coachbridge.toml"
+    path.write_bytes(b'[server]\nhost = "caf\xe9"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert str(path) in raised.value.message
+    assert "UTF-8" in raised.value.message
+
+
+def test_directory_instead_of_file(tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path, environ={})
+
+    assert str(tmp_path) in raised.value.message
+    assert "directory" in raised.value.message
