@@ -39,6 +39,7 @@ LIST_ENV = {"COACHBRIDGE_WEBHOOK_KEYS", "COACHBRIDGE_API_SECRETS"}
 
 DATABASE_URL_PATTERN = re.compile(r"^(sqlite|mysql|mariadb)(\+\w+)?://")
 MIN_SECRET_LENGTH = 16
+WEBHOOK_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 
 
 class _Section(BaseModel):
@@ -83,11 +84,20 @@ class WebhookSection(_Section):
 
     @field_validator("keys")
     @classmethod
-    def _long_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+    def _check_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for key in keys:
-            if len(key.get_secret_value()) < MIN_SECRET_LENGTH:
+            value = key.get_secret_value()
+            if len(value) < MIN_SECRET_LENGTH:
                 raise ValueError(
                     f"each key must be at least {MIN_SECRET_LENGTH} characters long"
+                )
+            # The key travels in an HTTP header. WSGI passes header values as
+            # Latin-1 text (PEP 3333) and HTTP parsers strip surrounding spaces,
+            # so a key with other characters would never match.
+            if not WEBHOOK_KEY_PATTERN.fullmatch(value):
+                raise ValueError(
+                    "each key must be printable ASCII without spaces "
+                    "(letters, digits and punctuation)"
                 )
         return keys
 

@@ -136,3 +136,26 @@ def test_directory_instead_of_file(tmp_path):
 
     assert str(tmp_path) in raised.value.message
     assert "directory" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["clé-0123456789abcdef", "0123456789abcdef ", "0123456789\tabcdef", " " * 16],
+    ids=["accent", "trailing-space", "tab", "spaces-only"],
+)
+def test_webhook_key_outside_printable_ascii(tmp_path, key):
+    path = write(tmp_path, f"[webhooks]\nkeys = [{key!r}]\n".replace("'", '"'))
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert "webhooks.keys" in raised.value.message
+    assert "printable ASCII" in raised.value.message
+    assert key not in raised.value.message
+
+
+def test_webhook_key_from_environment_checked():
+    environ = {"COACHBRIDGE_WEBHOOK_KEYS": "clé-0123456789abcdef"}
+
+    with pytest.raises(ConfigError, match="printable ASCII"):
+        load_config(environ=environ)
