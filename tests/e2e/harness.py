@@ -463,12 +463,14 @@ def tick(page: Any, checkbox: Any) -> None:
     expect(checkbox).to_be_enabled()
 
 
-def save_screenshot(target: Any, name: str) -> Path:
-    """Save a page's viewport, or one element, as tests/e2e/screenshots/NAME.png.
+def save_screenshot(page: Any, name: str, scroll_to: Any = None) -> Path:
+    """Save the page's viewport as tests/e2e/screenshots/NAME.png.
 
-    ``target`` is a Playwright Page or Locator.
+    ``scroll_to`` is a Locator to scroll to the top of the viewport first.
     """
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    if scroll_to is not None:
+        scroll_to.evaluate("element => element.scrollIntoView()")
     path = SCREENSHOT_DIR / f"{name}.png"
-    target.screenshot(path=str(path))
+    page.screenshot(path=str(path))
     return path

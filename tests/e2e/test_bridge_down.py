@@ -18,7 +18,9 @@ def test_tab_shows_unavailable_message(page: Page, site: Site) -> None:
         page.goto(site.coaching_url())
         notice = page.locator(".coachbridge-tab .coachbridge-notice")
         expect(notice).to_have_text(UNAVAILABLE)
-        save_screenshot(page, "coaching-unavailable")
+        save_screenshot(
+            page, "coaching-unavailable", scroll_to=page.locator(".mp_wrapper")
+        )
 
 
 def test_wordpress_works_without_bridge(page: Page, site: Site) -> None:

@@ -37,4 +37,4 @@ def test_ticks_survive_reload(page: Page, site: Site) -> None:
     page.reload()
     expect(milestone).to_be_checked()
     expect(habit).to_be_checked()
-    save_screenshot(page.locator(".mp_wrapper"), "coaching-program")
+    save_screenshot(page, "coaching-program", scroll_to=page.locator(".mp_wrapper"))

@@ -33,7 +33,7 @@ def test_purchase_shows_enrollment_in_tab(page: Page, site: Site) -> None:
     expect(facts).to_contain_text(COACH_NAME)
     today = dt.datetime.now(dt.UTC).date().isoformat()
     expect(facts.locator("time")).to_have_attribute("datetime", today)
-    save_screenshot(page.locator(".mp_wrapper"), "coaching-enrollments")
+    save_screenshot(page, "coaching-enrollments", scroll_to=page.locator(".mp_wrapper"))
 
 
 def test_purchase_enrolls_member_in_bridge(page: Page, site: Site) -> None:

@@ -27,4 +27,6 @@ def test_refund_ends_program_access(page: Page, site: Site) -> None:
     expect(boxes.first).to_be_visible()
     for index in range(boxes.count()):
         expect(boxes.nth(index)).to_be_disabled()
-    save_screenshot(page.locator(".mp_wrapper"), "coaching-access-ended")
+    save_screenshot(
+        page, "coaching-access-ended", scroll_to=page.locator(".mp_wrapper")
+    )
