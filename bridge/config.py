@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from sqlalchemy.engine import make_url
 
 from bridge.errors import ConfigError
 
@@ -55,12 +56,25 @@ def _check_database_url(value: str | None) -> str | None:
     return value
 
 
+def _check_state_database_url(value: str) -> str:
+    # Each connection to an in-memory SQLite database gets a new, empty one, so
+    # the tables that 'coachbridge db upgrade' creates would be gone at once.
+    url = make_url(value)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError(
+            "an in-memory SQLite database loses its tables when the connection "
+            "closes, so give a file such as sqlite:///coachbridge.sqlite3"
+        )
+    return value
+
+
 class StateSection(_Section):
     """Where coachbridge keeps its own tables."""
 
     database_url: str = "sqlite:///coachbridge.sqlite3"
 
     _url = field_validator("database_url")(_check_database_url)
+    _file = field_validator("database_url")(_check_state_database_url)
 
 
 class WordPressSection(_Section):

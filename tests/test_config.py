@@ -159,3 +159,16 @@ def test_webhook_key_from_environment_checked():
 
     with pytest.raises(ConfigError, match="printable ASCII"):
         load_config(environ=environ)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite+pysqlite://"]
+)
+def test_in_memory_state_database_rejected(tmp_path, url):
+    path = write(tmp_path, f'[state]\ndatabase_url = "{url}"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert "state.database_url" in raised.value.message
+    assert "in-memory" in raised.value.message
