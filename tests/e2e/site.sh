@@ -129,7 +129,7 @@ create_site() {
     [ -n "${CBE2E_WEBHOOK_KEY:-}" ] || die "CBE2E_WEBHOOK_KEY is not set"
     [[ "$site_url" =~ ^http://127\.0\.0\.1:[0-9]+$ ]] ||
         die "SITE_URL must be http://127.0.0.1:PORT, got '$site_url'"
-    [ ! -e "$dir/site.json" ] || die "$dir already holds a site; run 'site.sh drop $dir' first"
+    [ ! -e "$dir/site.json" ] || die "$dir already contains a site; run 'site.sh drop $dir' first"
 
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
@@ -164,7 +164,7 @@ drop_site() {
     if [ -f "$dir/database" ]; then
         local database
         database="$(cat "$dir/database")"
-        [[ "$database" =~ ^cbe2e_[0-9_]+$ ]] || die "unexpected database name '$database' in $dir/database"
+        [[ "$database" =~ ^cbe2e_[0-9_]+$ ]] || die "invalid database name '$database' in $dir/database: expected cbe2e_*"
         mysql_root -e "DROP DATABASE IF EXISTS \`$database\`"
     fi
     rm -rf "$dir"

@@ -371,7 +371,7 @@ final class Cbe2e_Memberpress {
 }
 
 /**
- * The one MemberPress class that the coachbridge plugin asks for: it finds the account page through it.
+ * The one MemberPress class that the coachbridge plugin calls, to find the account page URL.
  */
 final class MeprOptions {
 
