@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bridge.errors import ConfigError
 
@@ -48,11 +49,21 @@ class _Section(BaseModel):
 
 
 def _check_database_url(value: str | None) -> str | None:
-    if value is not None and not DATABASE_URL_PATTERN.match(value):
+    if value is None:
+        return value
+    if not DATABASE_URL_PATTERN.match(value):
         raise ValueError(
             "expected an SQLAlchemy URL starting with sqlite://, mysql+pymysql:// "
             "or mariadb+pymysql://"
         )
+    # The parser's own message can quote parts of the URL, password included.
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "the URL cannot be parsed: check that the port is a number and that "
+            "special characters in the user name and password are percent-encoded"
+        ) from None
     return value
 
 

@@ -172,3 +172,20 @@ def test_in_memory_state_database_rejected(tmp_path, url):
 
     assert "state.database_url" in raised.value.message
     assert "in-memory" in raised.value.message
+
+
+@pytest.mark.parametrize("section", ["state", "wordpress"])
+@pytest.mark.parametrize(
+    "url",
+    ["mysql+pymysql://reader:s3cret-pw@db:notaport/wp", "mysql://reader@[::1/wp"],
+    ids=["port-not-a-number", "unclosed-bracket"],
+)
+def test_unparsable_database_url_rejected(tmp_path, section, url):
+    path = write(tmp_path, f'[{section}]\ndatabase_url = "{url}"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert f"{section}.database_url" in raised.value.message
+    assert "cannot be parsed" in raised.value.message
+    assert "s3cret-pw" not in raised.value.message
