@@ -65,7 +65,7 @@ def prerequisites() -> None:
     missing = missing_prerequisites()
     if not missing:
         return
-    reason = "browser tests need " + "; ".join(missing)
+    reason = "missing prerequisites of the browser tests: " + ", ".join(missing)
     if os.environ.get("CI") == "true":
         pytest.fail(reason + " (CI must run them: see tests/e2e/site.sh install)")
     pytest.skip(reason)
