@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,11 +22,13 @@ from bridge import console
 from bridge.app import get_runtime
 from bridge.auth import Actor, current_actor
 from bridge.errors import InvalidRequest, NotFound
-from bridge.programs_file import CohortEntry
 from bridge.runtime import Runtime
 from bridge.signing import require_signed_requests, signed_user_id
 
 log = logging.getLogger(__name__)
+
+DIGITS = re.compile(r"[0-9]+")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 admin_api_blueprint = require_signed_requests(
     Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -33,9 +36,17 @@ admin_api_blueprint = require_signed_requests(
 
 
 def acting() -> tuple[Runtime, Actor]:
-    """Return the runtime and the actor of the current signed request."""
+    """Return the runtime and the actor of the current signed request.
+
+    Raises NotFound for an id in the path above the largest stored id, which
+    the databases could not compare.
+    """
     runtime = get_runtime(current_app)
-    return runtime, current_actor(runtime, signed_user_id())
+    actor = current_actor(runtime, signed_user_id())
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > console.MAX_ID:
+            raise NotFound(f"{name} {value} not found")
+    return runtime, actor
 
 
 # Client progress and activity
@@ -134,8 +145,8 @@ def post_duplicate(program_id: int) -> tuple[Response, int, dict[str, str]]:
 def post_cohort(program_id: int) -> tuple[Response, int, dict[str, str]]:
     """Add a cohort to a program."""
     runtime, actor = acting()
-    entry = console.parse_body(CohortEntry, request_json())
-    cohort_id = console.add_cohort(runtime, actor, program_id, entry)
+    body = console.parse_body(console.CohortInput, request_json())
+    cohort_id = console.add_cohort(runtime, actor, program_id, body)
     cohort = load_cohort(runtime, actor, cohort_id)
     return created(cohort, "admin_api.get_cohort", cohort_id=cohort_id)
 
@@ -269,36 +280,6 @@ def post_unenroll(enrollment_id: int) -> Response:
     return jsonify(json_ready(result))
 
 
-# Forms posted through the plugin's admin-post.php handler
-
-
-@admin_api_blueprint.post("/forms/<form_name>")
-def post_form(form_name: str) -> Response:
-    """Apply a console form that the plugin forwarded with its fields as strings."""
-    from bridge.pages_admin import submit_form
-
-    runtime, actor = acting()
-    outcome = submit_form(runtime, actor, form_name, form_fields(request_json()))
-    return jsonify(json_ready(outcome))
-
-
-def form_fields(data: Any) -> dict[str, str | list[str]]:
-    """Check that a forwarded form is an object of strings and lists of strings."""
-    if not isinstance(data, dict):
-        raise InvalidRequest("invalid form: expected a JSON object of fields")
-    fields: dict[str, str | list[str]] = {}
-    for name, value in data.items():
-        if isinstance(value, str):
-            fields[name] = value
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            fields[name] = list(value)
-        else:
-            raise InvalidRequest(
-                f"invalid form field {name!r}: expected a string or a list of strings"
-            )
-    return fields
-
-
 # Requests and responses
 
 
@@ -351,11 +332,11 @@ def json_ready(value: Any) -> Any:
 
 
 def int_arg(args: Mapping[str, str], name: str) -> int | None:
-    """Return a positive integer parameter, None when absent or empty."""
-    raw = args.get(name, "").strip()
-    if not raw:
+    """Return a positive integer parameter, or None when it is absent."""
+    raw = args.get(name)
+    if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not DIGITS.fullmatch(raw) or not 1 <= int(raw) <= console.MAX_ID:
         raise InvalidRequest(
             f"invalid {name} {raw[:40]!r}: expected a positive whole number"
         )
@@ -363,11 +344,13 @@ def int_arg(args: Mapping[str, str], name: str) -> int | None:
 
 
 def date_arg(args: Mapping[str, str], name: str) -> dt.date | None:
-    """Return a YYYY-MM-DD parameter as a date, None when absent or empty."""
-    raw = args.get(name, "").strip()
-    if not raw:
+    """Return a YYYY-MM-DD parameter as a date, or None when it is absent."""
+    raw = args.get(name)
+    if raw is None:
         return None
     try:
+        if not DATE_PATTERN.fullmatch(raw):
+            raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise InvalidRequest(
@@ -376,9 +359,9 @@ def date_arg(args: Mapping[str, str], name: str) -> dt.date | None:
 
 
 def flag_arg(args: Mapping[str, str], name: str) -> bool | None:
-    """Return a 1/0 or true/false parameter, None when absent or empty."""
-    raw = args.get(name, "").strip().lower()
-    if not raw:
+    """Return a 1/0, true/false or yes/no parameter, or None when it is absent."""
+    raw = args.get(name)
+    if raw is None:
         return None
     if raw in ("1", "true", "yes"):
         return True
@@ -396,30 +379,23 @@ def page_args(args: Mapping[str, str], page_name: str) -> dict[str, int]:
 
 def progress_query(args: Any, page_name: str = "page") -> console.ProgressQuery:
     """Build the client progress query from request parameters."""
-    sort = args.get("sort", "").strip() or "last_activity"
     return console.ProgressQuery(
         program_id=int_arg(args, "program"),
         coach_id=int_arg(args, "coach"),
         cohort_id=int_arg(args, "cohort"),
-        status=args.get("status", "").strip() or "active",
+        status=args.get("status", "active"),
         off_track=flag_arg(args, "off_track"),
         search=args.get("q", ""),
-        sort=sort,
-        order=args.get("order", "").strip() or None,
+        sort=args.get("sort", "last_activity"),
+        order=args.get("order"),
         **page_args(args, page_name),
     )
 
 
 def feed_query(args: Any, page_name: str = "page") -> console.FeedQuery:
-    """Build the activity feed query; ``type`` may repeat or be comma-separated."""
-    types = [
-        kind.strip()
-        for value in args.getlist("type")
-        for kind in value.split(",")
-        if kind.strip()
-    ]
+    """Build the activity feed query; ``type`` may repeat."""
     return console.FeedQuery(
-        types=tuple(types),
+        types=tuple(args.getlist("type")),
         date_from=date_arg(args, "from"),
         date_to=date_arg(args, "to"),
         program_id=int_arg(args, "program"),

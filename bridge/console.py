@@ -20,16 +20,18 @@ import io
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import sqlalchemy as sa
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     StrictBool,
     StrictInt,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from sqlalchemy.orm import Session, selectinload
 
@@ -49,6 +51,7 @@ from bridge.models import (
     ActivityType,
     Coach,
     Cohort,
+    DueUnit,
     Enrollment,
     EnrollmentStatus,
     Habit,
@@ -57,14 +60,13 @@ from bridge.models import (
     ProgramMembership,
 )
 from bridge.programs_file import (
+    MAX_URL_LENGTH,
     SLUG_PATTERN,
     WEEKDAY_NAMES,
     CohortEntry,
     FileDate,
     HabitEntry,
     MilestoneEntry,
-    Title,
-    WordPressId,
     _habit_keys,
     _habits,
     _milestone_keys,
@@ -76,8 +78,13 @@ from sync.reader import WordPressUnavailable, WPUser
 
 log = logging.getLogger(__name__)
 
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
+EntryModel = TypeVar("EntryModel", bound=BaseModel)
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+# Deeper pages are refused, so that an offset stays a small number.
+MAX_PAGE = 1_000_000
 # WordPress users read for one search. A search that matches more users than
 # this is cut off there, and the result is marked as truncated.
 SEARCH_USER_LIMIT = 500
@@ -220,8 +227,8 @@ class PageRequest:
     per_page: int = DEFAULT_PAGE_SIZE
 
     def __post_init__(self) -> None:
-        if self.page < 1:
-            raise InvalidRequest(f"invalid page {self.page}: pages start at 1")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise InvalidRequest(f"invalid page {self.page}: expected 1 to {MAX_PAGE}")
         if not 1 <= self.per_page <= MAX_PAGE_SIZE:
             raise InvalidRequest(
                 f"invalid per_page {self.per_page}: expected 1 to {MAX_PAGE_SIZE}"
@@ -515,7 +522,11 @@ def spreadsheet_text(value: str) -> str:
 
 @dataclass(frozen=True)
 class FeedQuery(PageRequest):
-    """Filters and page of the activity feed. Dates are site dates, inclusive."""
+    """Filters and page of the activity feed.
+
+    Dates are site dates, both inclusive. A range whose start is after its end
+    matches nothing.
+    """
 
     types: tuple[str, ...] = ()
     date_from: dt.date | None = None
@@ -532,10 +543,10 @@ class FeedQuery(PageRequest):
                 f"invalid activity type {unknown[0]!r}: expected one of "
                 + ", ".join(ACTIVITY_TYPES)
             )
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise InvalidRequest(
-                f"invalid date range: from {self.date_from} is after to {self.date_to}"
-            )
+
+    @property
+    def empty_range(self) -> bool:
+        return bool(self.date_from and self.date_to and self.date_from > self.date_to)
 
 
 @dataclass(frozen=True)
@@ -571,6 +582,9 @@ class FeedPage:
 def list_activity(runtime: Runtime, actor: Actor, query: FeedQuery) -> FeedPage:
     """Return one page of the activity feed, newest first."""
     require_console(actor)
+    if query.empty_range:
+        return FeedPage([], query.page, query.per_page, False)
+
     conditions = _feed_conditions(runtime, actor, query)
     select = (
         sa.select(Activity, Program.title)
@@ -595,14 +609,12 @@ def _feed_conditions(
     if query.types:
         conditions.append(Activity.type.in_(query.types))
     zone = runtime.site_zone()
-    if query.date_from is not None:
-        start = naive_utc(site_day_start_utc(query.date_from, zone))
+    start = _day_start(query.date_from, zone)
+    if start is not None:
         conditions.append(Activity.occurred_at >= start)
-    if query.date_to is not None:
-        next_day = query.date_to + dt.timedelta(days=1)
-        conditions.append(
-            Activity.occurred_at < naive_utc(site_day_start_utc(next_day, zone))
-        )
+    end = _day_start(query.date_to, zone, days_after=1)
+    if end is not None:
+        conditions.append(Activity.occurred_at < end)
     if query.program_id is not None:
         conditions.append(Activity.program_id == query.program_id)
     if query.coach_id is not None:
@@ -610,6 +622,22 @@ def _feed_conditions(
     if query.wp_user_id is not None:
         conditions.append(Activity.wp_user_id == query.wp_user_id)
     return conditions
+
+
+def _day_start(
+    day: dt.date | None, zone: dt.tzinfo, days_after: int = 0
+) -> dt.datetime | None:
+    """Return the naive UTC start of a site day, or None for no bound.
+
+    Days at the ends of the calendar, whose start is not a representable UTC
+    instant, bound nothing.
+    """
+    if day is None:
+        return None
+    try:
+        return naive_utc(site_day_start_utc(day + dt.timedelta(days=days_after), zone))
+    except OverflowError:
+        return None
 
 
 def feed_entries(
@@ -640,72 +668,222 @@ def feed_entries(
     ]
 
 
-# Programs: request bodies
+# Request bodies
+
+# The bodies below are checked exactly as bridge/openapi/admin.json describes
+# them, so that a request is rejected with 400 if and only if the document
+# calls it invalid. Rules that depend on stored data answer 404 or 409.
+MAX_ID = 2**63 - 1
+# Limits that keep dates computed from a program inside the calendar.
+MAX_DURATION_AMOUNT = 10_000
+MAX_DAYS = 36_500
+MAX_CAPACITY = 1_000_000
+MAX_DESCRIPTION_LENGTH = 10_000
+# The characters that str.strip() removes. A title may not start or end with
+# one, so it is stored as sent, and its length limit means what it says.
+WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+    r"\u205f\u3000"
+)
+TITLE_PATTERN = rf"^[^{WHITESPACE}](?:[\s\S]*[^{WHITESPACE}])?$"
+# An http or https address with an ASCII host and no spaces: stricter than the
+# programs file's check, which it passes.
+URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][!-~]*)?$"
+WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+ApiId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+ApiTitle = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=TITLE_PATTERN)
+]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=100)]
+BookingUrl = Annotated[
+    str, StringConstraints(max_length=MAX_URL_LENGTH, pattern=URL_PATTERN)
+]
+Amount = Annotated[StrictInt, Field(ge=1, le=MAX_DURATION_AMOUNT)]
+Days = Annotated[StrictInt, Field(ge=0, le=MAX_DAYS)]
+Capacity = Annotated[StrictInt, Field(ge=1, le=MAX_CAPACITY)]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Fields that may be left out but not sent as null.
+    _not_null: ClassVar[tuple[str, ...]] = ()
 
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=100)]
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in cls._not_null:
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} may be left out but not null")
+        return data
+
+
+class MilestoneInput(_Body):
+    """A milestone: due a number of days, weeks or months after the start."""
+
+    title: ApiTitle
+    description: Description = ""
+    due_amount: Annotated[StrictInt, Field(ge=0, le=MAX_DURATION_AMOUNT)]
+    due_unit: DueUnit
+
+    def entry(self) -> MilestoneEntry:
+        """Return the milestone as a programs file's entry."""
+        return _entry(MilestoneEntry, self.model_dump())
+
+
+class HabitInput(_Body):
+    """A habit: a schedule, an offset from the start and a length."""
+
+    title: ApiTitle
+    description: Description = ""
+    schedule: Literal["daily", "weekdays", "interval"]
+    weekdays: list[WEEKDAY] = []
+    every_days: Annotated[StrictInt, Field(ge=1, le=MAX_DAYS)] | None = None
+    start_offset_days: Days = 0
+    length_amount: Amount
+    length_unit: DueUnit
+
+    _not_null = ("weekdays",)
+
+    def entry(self) -> HabitEntry:
+        """Return the habit as a programs file's entry, which checks the schedule."""
+        return _entry(HabitEntry, self.model_dump())
 
 
 class ProgramInput(_Body):
     """A new program: settings, memberships and content, without cohorts."""
 
     slug: Slug
-    title: Title
-    description: str = ""
+    title: ApiTitle
+    description: Description = ""
     messaging_enabled: StrictBool = True
-    memberships: list[WordPressId] = []
-    milestones: list[MilestoneEntry] = []
-    habits: list[HabitEntry] = []
+    memberships: list[ApiId] = []
+    milestones: list[MilestoneInput] = []
+    habits: list[HabitInput] = []
+
+    @model_validator(mode="after")
+    def _check_entries(self) -> ProgramInput:
+        _require_unique_memberships(self.memberships)
+        _check_habits(self.habits)
+        return self
 
 
 class ProgramChanges(_Body):
     """Changes to a program. A field left out keeps its value."""
 
-    title: Title | None = None
-    description: str | None = None
+    title: ApiTitle | None = None
+    description: Description | None = None
     messaging_enabled: StrictBool | None = None
-    memberships: list[WordPressId] | None = None
-    milestones: list[MilestoneEntry] | None = None
-    habits: list[HabitEntry] | None = None
+    memberships: list[ApiId] | None = None
+    milestones: list[MilestoneInput] | None = None
+    habits: list[HabitInput] | None = None
+
+    _not_null = (
+        "title",
+        "description",
+        "messaging_enabled",
+        "memberships",
+        "milestones",
+        "habits",
+    )
+
+    @model_validator(mode="after")
+    def _check_entries(self) -> ProgramChanges:
+        _require_unique_memberships(self.memberships or [])
+        _check_habits(self.habits or [])
+        return self
 
 
 class DuplicateInput(_Body):
     """The slug and optional title of a program's copy."""
 
     slug: Slug
-    title: Title | None = None
+    title: ApiTitle | None = None
+
+    _not_null = ("title",)
+
+
+class CohortInput(_Body):
+    """A new cohort, with the fields of a programs file's cohort."""
+
+    name: ApiTitle
+    type: Literal["rolling", "fixed"] = "rolling"
+    start_date: FileDate | None = None
+    coach: ApiId
+    capacity: Capacity | None = None
+    open: StrictBool = True
+    appointments: StrictBool = False
+    booking_url: BookingUrl | None = None
+
+    _not_null = ("type", "open", "appointments")
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> CohortInput:
+        self.entry()
+        return self
+
+    def entry(self) -> CohortEntry:
+        """Return the cohort as a programs file's entry, which checks its rules."""
+        return _entry(CohortEntry, self.model_dump())
 
 
 class CohortChanges(_Body):
-    """Changes to a cohort, with the fields of a programs file's cohort."""
+    """Changes to a cohort. A field left out keeps its value."""
 
-    name: Title | None = None
-    type: str | None = None
+    name: ApiTitle | None = None
+    type: Literal["rolling", "fixed"] | None = None
     start_date: FileDate | None = None
-    coach: WordPressId | None = None
-    capacity: StrictInt | None = None
+    coach: ApiId | None = None
+    capacity: Capacity | None = None
     open: StrictBool | None = None
     appointments: StrictBool | None = None
-    booking_url: str | None = None
+    booking_url: BookingUrl | None = None
+
+    _not_null = ("name", "type", "coach", "open", "appointments")
 
 
 class CoachInput(_Body):
     """A WordPress user to register as a coach."""
 
-    wp_user_id: WordPressId
+    wp_user_id: ApiId
 
 
 class CohortChoice(_Body):
     """The cohort a client is added to or moved into."""
 
-    cohort_id: WordPressId
+    cohort_id: ApiId
 
 
-def parse_body(model: type[BaseModel], data: Any) -> Any:
+def _require_unique_memberships(memberships: Sequence[int]) -> None:
+    if len(set(memberships)) != len(memberships):
+        raise ValueError("duplicate membership ids in memberships")
+
+
+def _check_habits(habits: Sequence[HabitInput]) -> None:
+    for habit in habits:
+        habit.entry()
+
+
+def _entry(model: type[EntryModel], values: dict[str, Any]) -> EntryModel:
+    """Validate values with a programs file model, raising ValueError on a problem.
+
+    Inside a pydantic validator a ValueError becomes a validation error of the
+    request, so its message reaches the caller.
+    """
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = [
+            str(problem["msg"]).removeprefix("Value error, ")
+            for problem in error.errors(include_url=False)
+        ]
+        raise ValueError("; ".join(problems)) from None
+
+
+def parse_body(model: type[BodyModel], data: Any) -> BodyModel:
     """Validate a request body against a model, raising InvalidRequest."""
     if not isinstance(data, dict):
         raise InvalidRequest("invalid request body: expected a JSON object")
@@ -1009,8 +1187,8 @@ def _count_enrollments(session: Session, program_id: int) -> int:
 def create_program(runtime: Runtime, actor: Actor, body: ProgramInput) -> int:
     """Create a program with its content and memberships; return its id.
 
-    Raises Conflict when the slug is taken and InvalidRequest for a membership
-    that MemberPress does not have.
+    Raises Conflict when the slug is taken or MemberPress does not have one of
+    the memberships.
     """
     require_change(actor, "create programs")
     _check_memberships(runtime, body.memberships)
@@ -1026,8 +1204,8 @@ def create_program(runtime: Runtime, actor: Actor, body: ProgramInput) -> int:
         program.memberships = [
             ProgramMembership(membership_id=m) for m in body.memberships
         ]
-        program.milestones = _milestones(body.milestones)
-        program.habits = _habits(body.habits)
+        program.milestones = _milestones([item.entry() for item in body.milestones])
+        program.habits = _habits([item.entry() for item in body.habits])
         session.add(program)
         session.flush()
         return program.id
@@ -1066,23 +1244,26 @@ def update_program(
 def _change_content(
     session: Session, program: Program, changes: ProgramChanges
 ) -> None:
-    milestones_same = changes.milestones is None or _milestone_keys(
-        program.milestones
-    ) == [item.key() for item in changes.milestones]
-    habits_same = changes.habits is None or _habit_keys(program.habits) == [
-        item.key() for item in changes.habits
-    ]
-    if milestones_same and habits_same:
+    milestones = None
+    if changes.milestones is not None:
+        milestones = [item.entry() for item in changes.milestones]
+        if _milestone_keys(program.milestones) == [m.key() for m in milestones]:
+            milestones = None
+    habits = None
+    if changes.habits is not None:
+        habits = [item.entry() for item in changes.habits]
+        if _habit_keys(program.habits) == [h.key() for h in habits]:
+            habits = None
+    if milestones is None and habits is None:
         return
 
-    enrollments = _count_enrollments(session, program.id)
-    reason = lock_reason(program, enrollments)
+    reason = lock_reason(program, _count_enrollments(session, program.id))
     if reason is not None:
         raise Conflict(reason)
-    if changes.milestones is not None and not milestones_same:
-        program.milestones = _milestones(changes.milestones)
-    if changes.habits is not None and not habits_same:
-        program.habits = _habits(changes.habits)
+    if milestones is not None:
+        program.milestones = _milestones(milestones)
+    if habits is not None:
+        program.habits = _habits(habits)
 
 
 def _replace_memberships(program: Program, wanted: Collection[int]) -> None:
@@ -1183,7 +1364,9 @@ def _check_memberships(runtime: Runtime, membership_ids: Collection[int]) -> Non
     unknown = sorted(set(membership_ids) - set(known))
     if unknown:
         listed = ", ".join(str(m) for m in unknown)
-        raise InvalidRequest(f"invalid memberships: MemberPress has no {listed}")
+        raise Conflict(
+            f"MemberPress has no membership {listed}; reload the membership list"
+        )
 
 
 def _write(runtime: Runtime, work: Any, what: str) -> Any:
@@ -1202,10 +1385,15 @@ def _write(runtime: Runtime, work: Any, what: str) -> Any:
 
 
 def add_cohort(
-    runtime: Runtime, actor: Actor, program_id: int, entry: CohortEntry
+    runtime: Runtime, actor: Actor, program_id: int, body: CohortInput
 ) -> int:
-    """Add a cohort to a program, even a locked one; return its id."""
+    """Add a cohort to a program, even a locked one; return its id.
+
+    Raises NotFound for an unknown program and Conflict when the name is taken
+    or the coach is not registered.
+    """
     require_change(actor, "add cohorts")
+    entry = body.entry()
 
     def work(session: Session) -> int:
         program = _load_program(session, program_id)
@@ -1262,14 +1450,18 @@ def _changed_cohort_entry(cohort: Cohort, changes: CohortChanges) -> CohortEntry
     }
     given = changes.model_dump(exclude_unset=True)
     # A cohort that becomes rolling drops its start date unless one is given,
-    # which CohortEntry then rejects with its own message.
+    # which CohortEntry then rejects with its own message. The combined fields
+    # depend on the stored cohort, so a broken combination is a Conflict.
     if given.get("type") == "rolling" and "start_date" not in given:
         values["start_date"] = None
     values.update(given)
     try:
         return CohortEntry.model_validate(values)
     except ValidationError as error:
-        raise InvalidRequest(describe_validation(error)) from None
+        raise Conflict(
+            "the changes would make the cohort invalid: "
+            + describe_validation(error).removeprefix("invalid request: ")
+        ) from None
 
 
 def _require_free_cohort_name(
@@ -1289,9 +1481,9 @@ def _require_free_cohort_name(
 def _registered_coach(session: Session, wp_user_id: int) -> Coach:
     coach = session.scalar(sa.select(Coach).where(Coach.wp_user_id == wp_user_id))
     if coach is None:
-        raise InvalidRequest(
-            f"invalid coach: WordPress user {wp_user_id} is not a registered coach; "
-            "register them under Coaches first"
+        raise Conflict(
+            f"WordPress user {wp_user_id} is not a registered coach; register them "
+            "under Coaches first"
         )
     return coach
 
@@ -1468,16 +1660,13 @@ def register_coach(
     """Register an existing WordPress user as a coach.
 
     Returns the coach and whether it was created; registering a coach twice
-    returns the existing one. Raises InvalidRequest when WordPress has no such
-    user.
+    returns the existing one. Raises NotFound when WordPress has no such user.
     """
     require_change(actor, "register coaches")
     users = read_users(runtime, [wp_user_id])
     user = users.get(wp_user_id)
     if user is None:
-        raise InvalidRequest(
-            f"invalid wp_user_id: WordPress user {wp_user_id} not found"
-        )
+        raise NotFound(f"WordPress user {wp_user_id} not found")
 
     def work(session: Session) -> tuple[int, bool]:
         coach = session.scalar(sa.select(Coach).where(Coach.wp_user_id == user.id))
@@ -1777,12 +1966,12 @@ def add_client(
     The enrollment is marked as by hand, so a reconcile never deactivates it. An
     inactive enrollment in the same program is made active again in the chosen
     cohort with its start date kept. Raises Conflict when the client is already
-    active in the program or the cohort is closed or full, and InvalidRequest
-    when WordPress has no such user.
+    active in the program or the cohort is closed or full, and NotFound when
+    WordPress has no such user or bridge no such cohort.
     """
     require_change(actor, "add clients")
     if wp_user_id not in read_users(runtime, [wp_user_id]):
-        raise InvalidRequest(f"invalid client: WordPress user {wp_user_id} not found")
+        raise NotFound(f"WordPress user {wp_user_id} not found")
     now = naive_utc(runtime.now())
     today = runtime.today()
 
@@ -1862,8 +2051,8 @@ def assign_cohort(
             else _lock_cohort(session, cohort_id)
         )
         if target.program_id != enrollment.program_id:
-            raise InvalidRequest(
-                f"invalid cohort: cohort {cohort_id} belongs to program "
+            raise Conflict(
+                f"cohort {cohort_id} belongs to program "
                 f"{target.program.title!r}, not to the enrollment's program "
                 f"{enrollment.program.title!r}; add the client to that program instead"
             )

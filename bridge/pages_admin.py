@@ -10,8 +10,9 @@ menu page, ``coachbridge-coach``, and the plugin picks the section from
 Forms post to WordPress's admin-post.php with the action URL and nonce that the
 plugin passes in the signed query (``form_action``, ``form_nonce``). The
 plugin checks the nonce and the capability, then forwards the fields to
-``POST /api/v1/admin/forms/<name>``, which ``submit_form`` applies. Pages render
-forms for administrators only, because coaches change nothing.
+``POST /pages/admin/forms/<name>``, which ``submit_form`` applies with the same
+service functions as the JSON API. Pages render forms for administrators only,
+because coaches change nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from bridge import console
 from bridge.api_admin import (
@@ -34,11 +35,13 @@ from bridge.api_admin import (
     date_arg,
     feed_query,
     int_arg,
+    json_ready,
     progress_query,
+    request_json,
 )
 from bridge.auth import Actor
 from bridge.errors import InvalidRequest, NotFound
-from bridge.programs_file import CohortEntry
+from bridge.programs_file import DURATION_PATTERN
 from bridge.runtime import Runtime
 from bridge.signing import require_signed_requests
 
@@ -432,6 +435,35 @@ def stylesheet() -> Response:
 Fields = Mapping[str, "str | list[str]"]
 
 
+@admin_pages_blueprint.post("/admin/forms/<form_name>")
+def form_submission(form_name: str) -> Response:
+    """Apply a console form that the plugin forwarded with its fields as strings.
+
+    The answer is JSON: a notice and the wp-admin page to return to, or the
+    usual error body.
+    """
+    runtime, actor = acting()
+    outcome = submit_form(runtime, actor, form_name, form_fields(request_json()))
+    return jsonify(json_ready(outcome))
+
+
+def form_fields(data: Any) -> dict[str, str | list[str]]:
+    """Check that a forwarded form is an object of strings and lists of strings."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("invalid form: expected a JSON object of fields")
+    fields: dict[str, str | list[str]] = {}
+    for name, value in data.items():
+        if isinstance(value, str):
+            fields[name] = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            fields[name] = list(value)
+        else:
+            raise InvalidRequest(
+                f"invalid form field {name!r}: expected a string or a list of strings"
+            )
+    return fields
+
+
 @dataclass(frozen=True)
 class FormOutcome:
     """The notice to show after a form and the page to return to."""
@@ -490,7 +522,7 @@ def _program_duplicate(runtime: Runtime, actor: Actor, fields: Fields) -> FormOu
     program_id = _required_id(fields, "program_id")
     values: dict[str, Any] = {"slug": _text(fields, "slug").strip()}
     if _text(fields, "title").strip():
-        values["title"] = _text(fields, "title")
+        values["title"] = _text(fields, "title").strip()
     body = console.parse_body(console.DuplicateInput, values)
     copy_id = console.duplicate_program(runtime, actor, program_id, body)
     return FormOutcome(
@@ -501,10 +533,10 @@ def _program_duplicate(runtime: Runtime, actor: Actor, fields: Fields) -> FormOu
 
 def _cohort_create(runtime: Runtime, actor: Actor, fields: Fields) -> FormOutcome:
     program_id = _required_id(fields, "program_id")
-    entry = console.parse_body(CohortEntry, _cohort_values(fields))
-    console.add_cohort(runtime, actor, program_id, entry)
+    body = console.parse_body(console.CohortInput, _cohort_values(fields))
+    console.add_cohort(runtime, actor, program_id, body)
     return FormOutcome(
-        f"Cohort {entry.name!r} added.", _back("programs", program=program_id)
+        f"Cohort {body.name!r} added.", _back("programs", program=program_id)
     )
 
 
@@ -647,7 +679,7 @@ def _program_values(fields: Fields) -> dict[str, Any]:
         if raw.strip()
     ]
     return {
-        "title": _text(fields, "title"),
+        "title": _text(fields, "title").strip(),
         "description": _text(fields, "description"),
         "messaging_enabled": _flag(fields, "messaging_enabled"),
         "memberships": memberships,
@@ -664,7 +696,15 @@ def _milestone_rows(fields: Fields) -> list[dict[str, Any]]:
         due = _item(dues, index)
         if not (title.strip() or description.strip() or due.strip()):
             continue
-        rows.append({"title": title, "description": description, "due": due})
+        amount, unit = _duration(due, f"due of milestone {len(rows) + 1}")
+        rows.append(
+            {
+                "title": title.strip(),
+                "description": description,
+                "due_amount": amount,
+                "due_unit": unit,
+            }
+        )
     return rows
 
 
@@ -688,9 +728,10 @@ def _habit_rows(fields: Fields) -> list[dict[str, Any]]:
         if not any(cell[name].strip() for name in typed):
             continue
         label = f"habit {len(rows) + 1}"
+        length_amount, length_unit = _duration(cell["length"], f"length of {label}")
         rows.append(
             {
-                "title": cell["title"],
+                "title": cell["title"].strip(),
                 "description": cell["description"],
                 "schedule": cell["schedule"] or "daily",
                 "weekdays": re.findall(r"[A-Za-z]+", cell["weekdays"]),
@@ -699,23 +740,43 @@ def _habit_rows(fields: Fields) -> list[dict[str, Any]]:
                     cell["start_offset_days"], f"{label} start_offset_days"
                 )
                 or 0,
-                "length": cell["length"],
+                "length_amount": length_amount,
+                "length_unit": length_unit,
             }
         )
     return rows
+
+
+def _duration(text: str, label: str) -> tuple[int, str]:
+    """Read "3 days", "2 weeks" or "1 month" into an amount and a unit."""
+    if not text.strip():
+        raise InvalidRequest(
+            f"missing {label}: give a whole number and days, weeks or months, "
+            'such as "6 weeks"'
+        )
+    match = DURATION_PATTERN.match(text)
+    if match is None:
+        raise InvalidRequest(
+            f"invalid {label} {text[:40]!r}: expected a whole number and days, "
+            'weeks or months, such as "6 weeks"'
+        )
+    return int(match.group(1)), match.group(2).lower() + "s"
 
 
 def _item(values: list[str], index: int) -> str:
     return values[index] if index < len(values) else ""
 
 
+def _form_date(fields: Fields, name: str) -> dt.date | None:
+    raw = _text(fields, name).strip()
+    return date_arg({name: raw}, name) if raw else None
+
+
 def _cohort_values(fields: Fields) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "name": _text(fields, "name"),
+        "name": _text(fields, "name").strip(),
         "type": _text(fields, "type") or "rolling",
-        "start_date": date_arg(
-            {"start_date": _text(fields, "start_date")}, "start_date"
-        ),
+        "start_date": _form_date(fields, "start_date"),
         "capacity": _optional_int(fields, "capacity"),
         "open": _flag(fields, "open"),
         "appointments": _flag(fields, "appointments"),

@@ -30,7 +30,6 @@ from bridge.models import (
     Program,
     ProgramMembership,
 )
-from bridge.programs_file import CohortEntry
 from bridge.runtime import Runtime
 from tests.wpsite import WordPressSite
 
@@ -372,7 +371,8 @@ def test_progress_pagination_by_name(site):
     [
         ({"per_page": 101}, "per_page 101"),
         ({"per_page": 0}, "per_page 0"),
-        ({"page": 0}, "pages start at 1"),
+        ({"page": 0}, "invalid page 0"),
+        ({"page": 1_000_001}, "invalid page 1000001"),
         ({"sort": "email"}, "invalid sort 'email'"),
         ({"order": "up"}, "invalid order"),
         ({"status": "done"}, "invalid status"),
@@ -535,6 +535,20 @@ def test_feed_date_range_uses_site_days(site):
     ]
 
 
+def test_feed_inverted_range_empty(site):
+    page = _feed(
+        site, site.admin, date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 1)
+    )
+    assert page.items == []
+    assert page.has_next is False
+
+
+def test_feed_calendar_ends(site):
+    site.wordpress.set_option("timezone_string", "Asia/Tokyo")
+    page = _feed(site, site.admin, date_from=dt.date.min, date_to=dt.date.max)
+    assert len(page.items) == 6
+
+
 def test_feed_pagination(site):
     first = _feed(site, site.admin, per_page=4)
     second = _feed(site, site.admin, per_page=4, page=2)
@@ -561,10 +575,6 @@ def test_feed_filters_program_and_coach(site):
     "values, message",
     [
         ({"types": ("teleported",)}, "invalid activity type 'teleported'"),
-        (
-            {"date_from": dt.date(2026, 3, 2), "date_to": dt.date(2026, 3, 1)},
-            "is after",
-        ),
         ({"per_page": 500}, "per_page 500"),
     ],
 )
@@ -580,13 +590,14 @@ def _program_input(**values) -> console.ProgramInput:
     data = {
         "slug": "mobility",
         "title": "Mobility",
-        "milestones": [{"title": "Touch toes", "due": "2 weeks"}],
+        "milestones": [{"title": "Touch toes", "due_amount": 2, "due_unit": "weeks"}],
         "habits": [
             {
                 "title": "Stretch",
                 "schedule": "weekdays",
                 "weekdays": ["mon", "thu"],
-                "length": "6 weeks",
+                "length_amount": 6,
+                "length_unit": "weeks",
             }
         ],
     }
@@ -614,18 +625,50 @@ def test_create_program_slug_taken(site):
 
 
 def test_create_program_unknown_membership(site):
-    with pytest.raises(InvalidRequest, match="MemberPress has no 9999"):
+    with pytest.raises(Conflict, match="MemberPress has no membership 9999"):
         console.create_program(
             site.runtime, site.actor(site.admin), _program_input(memberships=[9999])
         )
 
 
+@pytest.mark.parametrize(
+    "habit, message",
+    [
+        ({"schedule": "weekdays"}, "missing weekdays"),
+        ({"schedule": "daily", "weekdays": ["mon"]}, "weekdays applies only"),
+        ({"schedule": "interval"}, "missing every_days"),
+        ({"schedule": "daily", "every_days": 2}, "every_days applies only"),
+        ({"schedule": "weekdays", "weekdays": ["mon", "mon"]}, "duplicate weekday"),
+        ({"schedule": "weekdays", "weekdays": ["Mon"]}, "weekdays"),
+        ({"schedule": "daily", "length_amount": 10_001}, "length_amount"),
+    ],
+)
+def test_habit_body_rules(habit, message):
+    values = {"title": "H", "length_amount": 2, "length_unit": "weeks", **habit}
+    with pytest.raises(InvalidRequest, match=message):
+        console.parse_body(
+            console.ProgramInput, {"slug": "x", "title": "X", "habits": [values]}
+        )
+
+
 def test_program_body_validation():
-    with pytest.raises(InvalidRequest, match="milestones, item 1"):
+    with pytest.raises(InvalidRequest, match="milestones, item 1, due_amount"):
         console.parse_body(
             console.ProgramInput,
-            {"slug": "x", "title": "X", "milestones": [{"title": "T", "due": "soon"}]},
+            {
+                "slug": "x",
+                "title": "X",
+                "milestones": [{"title": "T", "due_amount": -1, "due_unit": "days"}],
+            },
         )
+    with pytest.raises(InvalidRequest, match="title"):
+        console.parse_body(console.ProgramInput, {"slug": "x", "title": " padded"})
+    with pytest.raises(InvalidRequest, match="duplicate membership"):
+        console.parse_body(
+            console.ProgramInput, {"slug": "x", "title": "X", "memberships": [4, 4]}
+        )
+    with pytest.raises(InvalidRequest, match="description may be left out"):
+        console.parse_body(console.ProgramChanges, {"description": None})
     with pytest.raises(InvalidRequest, match="slug"):
         console.parse_body(console.ProgramInput, {"slug": "Not A Slug", "title": "X"})
     with pytest.raises(InvalidRequest, match="colour: unknown field"):
@@ -637,7 +680,12 @@ def test_program_body_validation():
 def test_update_unlocked_content(site):
     changes = console.parse_body(
         console.ProgramChanges,
-        {"milestones": [{"title": "Sleep 8 hours", "due": "1 week"}], "habits": []},
+        {
+            "milestones": [
+                {"title": "Sleep 8 hours", "due_amount": 1, "due_unit": "weeks"}
+            ],
+            "habits": [],
+        },
     )
     console.update_program(site.runtime, site.actor(site.admin), site.sleep, changes)
     detail = console.program_detail(site.runtime, site.actor(site.admin), site.sleep)
@@ -646,7 +694,8 @@ def test_update_unlocked_content(site):
 
 def test_locked_content_conflict(site):
     changes = console.parse_body(
-        console.ProgramChanges, {"milestones": [{"title": "New", "due": "1 week"}]}
+        console.ProgramChanges,
+        {"milestones": [{"title": "New", "due_amount": 1, "due_unit": "weeks"}]},
     )
     with pytest.raises(Conflict) as raised:
         console.update_program(
@@ -681,7 +730,7 @@ def test_locked_content_inactive_enrollment_counts(site):
             site.sleep,
             console.parse_body(
                 console.ProgramChanges,
-                {"milestones": [{"title": "M", "due": "1 day"}]},
+                {"milestones": [{"title": "M", "due_amount": 1, "due_unit": "days"}]},
             ),
         )
 
@@ -728,7 +777,8 @@ def test_duplicate_program(site):
     assert copy.locked is False
 
     changes = console.parse_body(
-        console.ProgramChanges, {"milestones": [{"title": "New", "due": "1 week"}]}
+        console.ProgramChanges,
+        {"milestones": [{"title": "New", "due_amount": 1, "due_unit": "weeks"}]},
     )
     console.update_program(site.runtime, site.actor(site.admin), copy_id, changes)
 
@@ -817,10 +867,10 @@ def test_program_list_counts(site):
 # Cohorts
 
 
-def _cohort_entry(**values) -> CohortEntry:
+def _cohort_entry(**values) -> console.CohortInput:
     data = {"name": "Summer", "coach": 3}
     data.update(values)
-    return CohortEntry.model_validate(data)
+    return console.parse_body(console.CohortInput, data)
 
 
 def test_add_cohort_to_locked_program(site):
@@ -845,7 +895,7 @@ def test_add_cohort_to_locked_program(site):
 
 
 def test_add_cohort_coach_not_registered(site):
-    with pytest.raises(InvalidRequest, match="not a registered coach"):
+    with pytest.raises(Conflict, match="not a registered coach"):
         console.add_cohort(
             site.runtime,
             site.actor(site.admin),
@@ -865,16 +915,47 @@ def test_add_cohort_name_taken(site):
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://booking.example.org", "javascript:alert(1)", "booking.example.org"]
+    "url",
+    [
+        "ftp://booking.example.org",
+        "javascript:alert(1)",
+        "booking.example.org",
+        "https://",
+        "https://booking.example.org/a b",
+        "https://[::1]/",
+        "https://" + "a" * 500,
+    ],
 )
-def test_cohort_booking_url_must_be_web(url, site):
+def test_cohort_booking_url_must_be_web(url):
     with pytest.raises(InvalidRequest, match="booking_url"):
-        console.update_cohort(
-            site.runtime,
-            site.actor(site.admin),
-            site.cohort_ana,
-            console.CohortChanges(appointments=True, booking_url=url),
+        console.parse_body(
+            console.CohortChanges, {"appointments": True, "booking_url": url}
         )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://calendly.com/ana/30min?month=2026-03", "http://127.0.0.1:8080/#book"],
+)
+def test_cohort_booking_url_accepted(url):
+    changes = console.parse_body(console.CohortChanges, {"booking_url": url})
+    assert changes.booking_url == url
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"type": "fixed"}, "missing start_date"),
+        ({"start_date": "2026-05-01"}, "start_date is set on a rolling cohort"),
+        ({"appointments": True}, "missing booking_url"),
+        ({"capacity": 0}, "capacity"),
+        ({"name": " Summer"}, "name"),
+        ({"coach": None}, "coach: Input should be a valid integer"),
+    ],
+)
+def test_cohort_input_rules(values, message):
+    with pytest.raises(InvalidRequest, match=message):
+        _cohort_entry(**values)
 
 
 def test_update_cohort_fields(site):
@@ -915,7 +996,7 @@ def test_update_cohort_to_rolling_drops_start(site):
 
 
 def test_update_cohort_fixed_needs_start(site):
-    with pytest.raises(InvalidRequest, match="start_date"):
+    with pytest.raises(Conflict, match="would make the cohort invalid.*start_date"):
         console.update_cohort(
             site.runtime,
             site.actor(site.admin),
@@ -959,7 +1040,7 @@ def test_register_coach(site):
 
 
 def test_register_coach_unknown_user(site):
-    with pytest.raises(InvalidRequest, match="WordPress user 4040 not found"):
+    with pytest.raises(NotFound, match="WordPress user 4040 not found"):
         console.register_coach(site.runtime, site.actor(site.admin), 4040)
 
 
@@ -1074,7 +1155,7 @@ def test_add_client_reactivates(site):
 
 
 def test_add_client_unknown_user(site):
-    with pytest.raises(InvalidRequest, match="WordPress user 4040 not found"):
+    with pytest.raises(NotFound, match="WordPress user 4040 not found"):
         console.add_client(site.runtime, site.actor(site.admin), 4040, site.cohort_ana)
 
 
@@ -1115,7 +1196,7 @@ def test_assign_inactive_ignores_capacity(site):
 
 
 def test_assign_cohort_other_program(site):
-    with pytest.raises(InvalidRequest, match="belongs to program 'Sleep'"):
+    with pytest.raises(Conflict, match="belongs to program 'Sleep'"):
         console.assign_cohort(
             site.runtime,
             site.actor(site.admin),

@@ -24,6 +24,7 @@ from tests.test_console import (
     build_console_site,
 )
 
+FORMS = "/pages/admin/forms"
 FORM_QUERY = {
     "form_action": "https://site.example/wp-admin/admin-post.php",
     "form_nonce": "0123abcdef",
@@ -138,7 +139,7 @@ def submit(client: SignedClient, user: int, fields: dict):
         for key, value in fields.items()
         if key not in ("action", "_wpnonce", "coachbridge_form")
     }
-    return client.call("POST", f"/api/v1/admin/forms/{name}", user, body=body)
+    return client.call("POST", f"{FORMS}/{name}", user, body=body)
 
 
 # Every page renders
@@ -638,3 +639,131 @@ def test_client_user_gets_not_found(site, client):
         "/pages/admin/clients",
     ):
         assert client.get(path, site.cleo).status_code == 404
+
+
+# Forms posted directly, as the plugin forwards them
+
+
+def test_form_creates_program(site, client):
+    fields = {
+        "slug": "breathing",
+        "title": "Breathing",
+        "description": "Slow down",
+        "messaging_enabled": "1",
+        "memberships": ["", str(site.membership)],
+        "milestone_title": ["Box breathing", ""],
+        "milestone_description": ["", ""],
+        "milestone_due": ["3 days", ""],
+        "habit_title": ["Breathe", ""],
+        "habit_description": ["", ""],
+        "habit_schedule": ["weekdays", "daily"],
+        "habit_weekdays": ["mon, fri", ""],
+        "habit_every_days": ["", ""],
+        "habit_start_offset_days": ["0", "0"],
+        "habit_length": ["4 weeks", ""],
+    }
+    response = client.call("POST", f"{FORMS}/program-create", site.admin, body=fields)
+    assert response.status_code == 200
+    assert response.json["message"] == "Program 'Breathing' created."
+    with site.runtime.db.session() as session:
+        program = session.scalar(sa.select(Program).where(Program.slug == "breathing"))
+        assert [m.title for m in program.milestones] == ["Box breathing"]
+        assert program.habits[0].weekdays == 0b10001
+        assert [m.membership_id for m in program.memberships] == [site.membership]
+    assert response.json["return_query"] == {
+        "page": "coachbridge-programs",
+        "program": str(program.id),
+    }
+
+
+def test_form_errors(site, client):
+    unknown = client.call("POST", f"{FORMS}/launch-rocket", site.admin, body={})
+    assert unknown.status_code == 404
+    coach = client.call(
+        "POST",
+        f"{FORMS}/client-unenroll",
+        site.coach_ana,
+        body={"enrollment_id": str(site.enrollment_cleo)},
+    )
+    assert coach.status_code == 403
+    typed = client.call(
+        "POST", f"{FORMS}/client-unenroll", site.admin, body={"enrollment_id": 5}
+    )
+    assert typed.status_code == 400
+    bad_number = client.call(
+        "POST",
+        f"{FORMS}/cohort-update",
+        site.admin,
+        body={"cohort_id": str(site.cohort_ana), "capacity": "ten", "name": "A"},
+    )
+    assert bad_number.status_code == 400
+    assert "invalid capacity 'ten'" in bad_number.json["error"]["message"]
+
+
+def test_form_locked_program_409(site, client):
+    fields = {
+        "program_id": str(site.strength),
+        "title": "Strength",
+        "messaging_enabled": "1",
+        "content": "1",
+        "milestone_title": ["Only one"],
+        "milestone_due": ["1 week"],
+    }
+    response = client.call("POST", f"{FORMS}/program-update", site.admin, body=fields)
+    assert response.status_code == 409
+    assert "locked" in response.json["error"]["message"]
+
+
+def test_form_unenroll_reports_membership(site, client):
+    site.wordpress.add_transaction(site.cleo, site.membership)
+    response = client.call(
+        "POST",
+        f"{FORMS}/client-unenroll",
+        site.admin,
+        body={"enrollment_id": str(site.enrollment_cleo)},
+    )
+    assert response.status_code == 200
+    assert "still grants this program" in response.json["message"]
+    assert response.json["return_query"] == {
+        "page": "coachbridge-clients",
+        "client": str(site.cleo),
+    }
+
+
+def test_form_cohort_create_and_assign(site, client):
+    created = client.call(
+        "POST",
+        f"{FORMS}/cohort-create",
+        site.admin,
+        body={
+            "program_id": str(site.sleep),
+            "name": "Night owls",
+            "type": "rolling",
+            "start_date": "",
+            "coach": str(site.coach_ben),
+            "capacity": "",
+            "open": "1",
+            "appointments": "0",
+            "booking_url": "",
+        },
+    )
+    assert created.status_code == 200
+    with site.runtime.db.session() as session:
+        cohort = session.scalar(sa.select(Cohort).where(Cohort.name == "Night owls"))
+        assert cohort.capacity is None
+        assert cohort.is_open is True
+    moved = client.call(
+        "POST",
+        f"{FORMS}/cohort-coach",
+        site.admin,
+        body={
+            "cohort_id": str(cohort.id),
+            "coach": str(site.coach_ana),
+            "coach_id": str(site.coach_ana_id),
+        },
+    )
+    assert moved.status_code == 200
+    assert moved.json["return_query"] == {
+        "page": "coachbridge-coaches",
+        "coach": str(site.coach_ana_id),
+    }
