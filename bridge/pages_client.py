@@ -189,7 +189,7 @@ def _enrollment_id(runtime: Runtime, actor: Actor, args: Mapping[str, str]) -> i
         return int(enrollment)
 
     program = args.get("program") or ""
-    if not ID_PATTERN.fullmatch(program):
+    if not ID_PATTERN.fullmatch(program) or int(program) > MAX_ID:
         raise NotFound("program view without an enrollment or program id")
     found = runtime.db.run(
         lambda session: session.scalar(

@@ -306,6 +306,9 @@ def test_other_clients_program_not_found(site):
     assert response.status_code == 404
     response = _page(site, site.eve, view="program", program=str(site.strength))
     assert response.status_code == 404
+    for program in ("9999999999999999999", "x", "0"):
+        response = _page(site, site.cleo, view="program", program=program)
+        assert response.status_code == 404, program
 
 
 def test_coach_sees_read_only_program(site):
