@@ -22,7 +22,13 @@ from bridge.models import ActivityType, Enrollment, EnrollmentStatus, HabitTick
 from bridge.scheduler import load_evaluation
 from bridge.ticks import tick_habit, tick_milestone, untick_milestone
 from rules.progress import Progress
-from tests.test_ticks import CLIENT, Coaching, build_coaching, noon_utc
+from tests.test_ticks import (
+    CLIENT,
+    Coaching,
+    build_coaching,
+    noon_utc,
+    set_site_zone,
+)
 from tests.test_ticks import harness as harness  # noqa: F401 (fixture)
 
 START = dt.date(2025, 3, 3)  # a Monday
@@ -309,6 +315,49 @@ def test_program_created_during_run(coaching, monkeypatch):
     assert calls == [None, {coaching.program_id}]
     assert summary.errors == 0
     assert coaching.enrollment(enrollment).off_track
+
+
+@pytest.mark.parametrize(
+    ("zone", "midnight", "site_date"),
+    [
+        pytest.param(
+            "Europe/Paris",
+            dt.datetime(2025, 3, 30, 22, 0, tzinfo=dt.UTC),
+            dt.date(2025, 3, 31),
+            id="paris-spring",
+        ),
+        pytest.param(
+            "America/Los_Angeles",
+            dt.datetime(2025, 11, 3, 8, 0, tzinfo=dt.UTC),
+            dt.date(2025, 11, 3),
+            id="la-autumn",
+        ),
+    ],
+)
+def test_site_date_after_dst_midnight(coaching, harness, zone, midnight, site_date):
+    set_site_zone(harness, zone, "")
+    walk = coaching.add_habit("Walk")
+    enrollment = coaching.enroll(site_date - dt.timedelta(days=4))
+    with coaching.runtime.db.session() as session:
+        yesterday = site_date - dt.timedelta(days=1)
+        session.add(
+            HabitTick(enrollment_id=enrollment, habit_id=walk, due_date=yesterday)
+        )
+
+    coaching.at(midnight - dt.timedelta(seconds=1))
+    evaluate_all(coaching.runtime)
+    before = coaching.enrollment(enrollment)
+    coaching.at(midnight)
+    evaluate_all(coaching.runtime)
+    after = coaching.enrollment(enrollment)
+
+    # Before midnight the tick is today's, afterwards a closed date.
+    assert before.evaluated_on == site_date - dt.timedelta(days=1)
+    assert before.habit_dates_due == 4
+    assert after.evaluated_on == site_date
+    assert after.habit_dates_due == 4
+    assert after.habit_dates_done == 1
+    assert not after.off_track
 
 
 def test_scheduler_loads_evaluate_all():

@@ -135,11 +135,12 @@ def build_coaching(harness: Harness, slug: str = "strength") -> Coaching:
 
 
 def set_site_zone(harness: Harness, timezone_string: str, gmt_offset: str) -> None:
-    """Store the WordPress time zone options that the runtime reads."""
+    """Store the WordPress time zone options that the runtime reads.
+
+    Call it before the runtime first reads the zone, which it then caches.
+    """
     harness.site.set_option("timezone_string", timezone_string)
     harness.site.set_option("gmt_offset", gmt_offset)
-    # The runtime caches the zone for minutes, so clear it to apply the change.
-    harness.runtime._zone = None
 
 
 @pytest.fixture(params=BACKENDS)
