@@ -1076,11 +1076,138 @@ coachbridge_test(
 	}
 );
 
-// Admin menu.
+// Admin menu, console pages and their forms.
+
+if ( ! function_exists( 'wp_register_style' ) ) {
+	function wp_register_style( $handle, $src, $deps = array(), $ver = false ) {
+		coachbridge_test_record( 'wp_register_style:' . $handle );
+	}
+}
+
+if ( ! function_exists( 'wp_enqueue_style' ) ) {
+	function wp_enqueue_style( $handle ) {
+		coachbridge_test_record( 'wp_enqueue_style:' . $handle );
+	}
+}
+
+if ( ! function_exists( 'wp_add_inline_style' ) ) {
+	function wp_add_inline_style( $handle, $css ) {
+		$GLOBALS['coachbridge_test_inline_styles'][ $handle ] = $css;
+	}
+}
+
+if ( ! function_exists( 'delete_transient' ) ) {
+	function delete_transient( $name ) {
+		unset( $GLOBALS['coachbridge_test_transients'][ $name ] );
+		return true;
+	}
+}
+
+if ( ! function_exists( 'sanitize_user' ) ) {
+	function sanitize_user( $login, $strict = false ) {
+		$login = wp_strip_all_tags( $login );
+		return trim( preg_replace( $strict ? '/[^a-z0-9 _.\-@]/i' : '/[\r\n\t]/', '', $login ) );
+	}
+}
+
+if ( ! function_exists( 'sanitize_email' ) ) {
+	function sanitize_email( $email ) {
+		return preg_replace( '/[^a-z0-9+_.@\-]/i', '', (string) $email );
+	}
+}
+
+if ( ! function_exists( 'is_email' ) ) {
+	function is_email( $email ) {
+		return filter_var( $email, FILTER_VALIDATE_EMAIL ) ? $email : false;
+	}
+}
+
+if ( ! function_exists( 'wp_generate_password' ) ) {
+	function wp_generate_password( $length = 12 ) {
+		return str_repeat( 'p', $length );
+	}
+}
+
+if ( ! function_exists( 'wp_insert_user' ) ) {
+	function wp_insert_user( $data ) {
+		if ( in_array( $data['user_login'], $GLOBALS['coachbridge_test_existing_logins'], true ) ) {
+			return new WP_Error( 'existing_user_login', 'Sorry, that username already exists!' );
+		}
+		$GLOBALS['coachbridge_test_inserted_users'][] = $data;
+		return 77;
+	}
+}
+
+if ( ! function_exists( 'wp_new_user_notification' ) ) {
+	function wp_new_user_notification( $user_id, $deprecated = null, $notify = '' ) {
+		coachbridge_test_record( 'wp_new_user_notification:' . $user_id . ':' . $notify );
+	}
+}
+
+if ( ! function_exists( 'sanitize_file_name' ) ) {
+	function sanitize_file_name( $name ) {
+		return preg_replace( '/[^A-Za-z0-9._\-]/', '', (string) $name );
+	}
+}
+
+/**
+ * Resets the state that the admin tests add to the common stubs.
+ *
+ * @param array $capabilities Capabilities of the acting user 42.
+ */
+function coachbridge_admin_reset( $capabilities ) {
+	$GLOBALS['coachbridge_test_user']['capabilities'] = $capabilities;
+	$GLOBALS['coachbridge_test_inline_styles']        = array();
+	$GLOBALS['coachbridge_test_inserted_users']       = array();
+	$GLOBALS['coachbridge_test_existing_logins']      = array( 'taken' );
+}
+
+/**
+ * Returns the notice stored for user 42, or null.
+ *
+ * @return array|null
+ */
+function coachbridge_admin_notice() {
+	$notice = get_transient( 'coachbridge_admin_notice_42' );
+	return false === $notice ? null : $notice;
+}
+
+/**
+ * Runs the admin form handler and returns the redirect location it halted with.
+ *
+ * @return string
+ */
+function coachbridge_admin_handle() {
+	try {
+		Coachbridge_Admin_Forms::handle();
+	} catch ( Coachbridge_Test_Halt $halt ) {
+		return $halt->getMessage();
+	}
+	throw new Exception( 'handle() returned without a redirect' );
+}
+
+/**
+ * Returns the JSON body of the last request as an array.
+ *
+ * @return array
+ */
+function coachbridge_admin_sent_body() {
+	return json_decode( coachbridge_last_request()['args']['body'], true );
+}
+
+coachbridge_test(
+	'admin form hook registered',
+	function () {
+		$GLOBALS['coachbridge_test_hooks'] = array();
+		Coachbridge_Admin::register_hooks();
+		coachbridge_assert( isset( $GLOBALS['coachbridge_test_hooks']['admin_post_coachbridge_admin_action'] ), 'a callback on admin_post_coachbridge_admin_action' );
+	}
+);
 
 coachbridge_test(
 	'admin page passes sanitized arguments',
 	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
 		$_GET = array(
 			'page'    => 'coachbridge-clients',
 			'client'  => '12',
@@ -1089,12 +1216,46 @@ coachbridge_test(
 			'paged'   => '2',
 			'program' => '0',
 		);
-		$GLOBALS['coachbridge_test_user']['capabilities'] = array( 'read', 'manage_options' );
 		coachbridge_queue_response( 200, '<table></table>', 'text/html' );
 		$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
 		coachbridge_assert_contains( '<h1>Clients</h1>', $html );
 		coachbridge_assert_contains( '<table>', $html );
-		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/admin/clients?client=12&paged=2&q=ana%20smith&view=detail', coachbridge_last_request()['url'], 'url' );
+		coachbridge_assert_same(
+			'http://127.0.0.1:8765/pages/admin/clients?client=12&form_action=https%3A%2F%2Fsite.example%2Fwp-admin%2Fadmin-post.php&form_nonce=valid-nonce-coachbridge_admin_action&paged=2&q=ana%20smith&user_edit_url=https%3A%2F%2Fsite.example%2Fwp-admin%2Fuser-edit.php&view=detail',
+			coachbridge_last_request()['url'],
+			'url'
+		);
+	}
+);
+
+coachbridge_test(
+	'admin page passes filters',
+	function () {
+		$_GET = array(
+			'page'      => 'coachbridge',
+			'sort'      => 'Name',
+			'order'     => 'desc',
+			'status'    => 'all',
+			'type'      => 'habit_ticked',
+			'off_track' => '1',
+			'from'      => '2026-02-01',
+			'to'        => '2026-02-31"><script>',
+			'per_page'  => '500',
+			'section'   => 'clients',
+		);
+		coachbridge_assert_same(
+			array(
+				'status'    => 'all',
+				'sort'      => 'name',
+				'order'     => 'desc',
+				'type'      => 'habit_ticked',
+				'per_page'  => '100',
+				'off_track' => '1',
+				'from'      => '2026-02-01',
+			),
+			Coachbridge_Admin::page_query(),
+			'query'
+		);
 	}
 );
 
@@ -1120,6 +1281,397 @@ coachbridge_test(
 		$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
 		coachbridge_assert_contains( 'You are not registered as a coach.', $html );
 		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/coach', coachbridge_last_request()['url'], 'url' );
+	}
+);
+
+coachbridge_test(
+	'coach view picks the section',
+	function () {
+		coachbridge_admin_reset( array( 'read' ) );
+		$_GET = array(
+			'page'    => 'coachbridge-coach',
+			'section' => 'clients',
+			'client'  => '5',
+		);
+		coachbridge_queue_response( 200, '<p>Cleo</p>', 'text/html' );
+		$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+		coachbridge_assert_contains( '<p>Cleo</p>', $html );
+		// A coach gets no form target: bridge renders no forms for coaches.
+		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/admin/clients?client=5', coachbridge_last_request()['url'], 'url' );
+
+		$_GET['section'] = '../settings';
+		coachbridge_assert_same( '/pages/coach', Coachbridge_Admin::bridge_path( 'coachbridge-coach' ), 'path of an unknown section' );
+		$_GET['section'] = 'programs';
+		coachbridge_assert_same( '/pages/admin/programs', Coachbridge_Admin::bridge_path( 'coachbridge-coach' ), 'path of the programs section' );
+		coachbridge_assert_same( '/pages/admin/activity', Coachbridge_Admin::bridge_path( 'coachbridge' ), 'path of an admin slug' );
+	}
+);
+
+coachbridge_test(
+	'admin page shows bridge refusals',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_GET['page'] = 'coachbridge-programs';
+		$cases        = array(
+			403 => 'only WordPress administrators can create programs',
+			409 => 'locked <because>',
+			400 => 'invalid per_page 500',
+		);
+		foreach ( $cases as $status => $message ) {
+			coachbridge_queue_response( $status, wp_json_encode( array( 'error' => array( 'code' => 'x', 'message' => $message ) ) ) );
+			$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+			coachbridge_assert_contains( esc_html( $message ), $html );
+		}
+		coachbridge_queue_response( 500, '{"error": {"code": "internal_error", "message": "internal error"}}' );
+		$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+		coachbridge_assert_contains( 'Coaching is unavailable right now.', $html );
+		coachbridge_assert( isset( $GLOBALS['coachbridge_test_transients']['coachbridge_logged_coachbridge_unavailable'] ), 'a logged error' );
+	}
+);
+
+coachbridge_test(
+	'admin page keeps form controls',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_GET['page'] = 'coachbridge-clients';
+		$page         = '<form method="post" action="https://site.example/wp-admin/admin-post.php">'
+			. '<input type="hidden" name="_wpnonce" value="n"><select name="cohort_id">'
+			. '<optgroup label="Strength"><option value="3" selected>Ana</option></optgroup></select>'
+			. '<button type="submit" class="button" onclick="steal()">Add</button></form><script>alert(1)</script>';
+		coachbridge_queue_response( 200, $page, 'text/html' );
+		$html = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+		coachbridge_assert_contains( '<optgroup label="Strength">', $html );
+		coachbridge_assert_contains( '<option value="3" selected>', $html );
+		coachbridge_assert_contains( '<input type="hidden" name="_wpnonce" value="n">', $html );
+		coachbridge_assert_contains( '<form method="post" action="https://site.example/wp-admin/admin-post.php">', $html );
+		coachbridge_assert_not_contains( '<script>', $html );
+		coachbridge_assert_not_contains( 'onclick', $html );
+	}
+);
+
+coachbridge_test(
+	'admin page shows a notice once',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_GET['page'] = 'coachbridge-programs';
+		set_transient(
+			'coachbridge_admin_notice_42',
+			array(
+				'type'    => 'error',
+				'message' => 'Cohort <b>full</b>',
+			)
+		);
+		coachbridge_queue_response( 200, '<p>page</p>', 'text/html' );
+		$first = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+		coachbridge_assert_contains( '<div class="notice notice-error is-dismissible"><p>Cohort &lt;b&gt;full&lt;/b&gt;</p></div>', $first );
+		coachbridge_queue_response( 200, '<p>page</p>', 'text/html' );
+		$second = coachbridge_capture( array( 'Coachbridge_Admin', 'render_page' ) );
+		coachbridge_assert_not_contains( 'notice-error', $second );
+	}
+);
+
+coachbridge_test(
+	'admin styles are inlined and cached',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_GET['page'] = 'coachbridge-clients';
+		coachbridge_queue_response( 200, '.coachbridge-console progress { width: 80px; }', 'text/css' );
+		Coachbridge_Admin::enqueue( 'toplevel_page_coachbridge' );
+		coachbridge_assert_same( '.coachbridge-console progress { width: 80px; }', $GLOBALS['coachbridge_test_inline_styles']['coachbridge-admin'], 'inline style' );
+		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/admin/admin.css', coachbridge_last_request()['url'], 'url' );
+
+		Coachbridge_Admin::enqueue( 'toplevel_page_coachbridge' );
+		coachbridge_assert_same( 1, count( $GLOBALS['coachbridge_test_http']['requests'] ), 'requests after a second page' );
+
+		$GLOBALS['coachbridge_test_transients'] = array();
+		coachbridge_queue_response( 200, '</style><script>alert(1)</script>', 'text/css' );
+		coachbridge_assert_same( '', Coachbridge_Admin::stylesheet(), 'stylesheet with a tag' );
+	}
+);
+
+coachbridge_test(
+	'admin forms check nonce then capability',
+	function () {
+		coachbridge_admin_reset( array( 'read' ) );
+		$_POST = array(
+			'_wpnonce'         => 'valid-nonce-coachbridge_admin_action',
+			'coachbridge_form' => 'program-delete',
+			'program_id'       => '3',
+		);
+		try {
+			Coachbridge_Admin_Forms::handle();
+			throw new Exception( 'handle() returned for a user without manage_options' );
+		} catch ( Coachbridge_Test_Halt $halt ) {
+			coachbridge_assert_contains( 'wp_die', $halt->getMessage() );
+		}
+		coachbridge_assert_same( array( 'check_admin_referer', 'current_user_can' ), $GLOBALS['coachbridge_test_calls'], 'checks in order' );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'admin forms reject a bad nonce',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'_wpnonce'         => 'forged',
+			'coachbridge_form' => 'program-delete',
+			'program_id'       => '3',
+		);
+		try {
+			Coachbridge_Admin_Forms::handle();
+			throw new Exception( 'handle() returned for a forged nonce' );
+		} catch ( Coachbridge_Test_Halt $halt ) {
+			coachbridge_assert_same( 'invalid nonce', $halt->getMessage(), 'halt reason' );
+		}
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'admin form forwards fields',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'action'           => 'coachbridge_admin_action',
+			'_wpnonce'         => 'valid-nonce-coachbridge_admin_action',
+			'_wp_http_referer' => '/wp-admin/admin.php?page=coachbridge-programs',
+			'coachbridge_form' => 'program-update',
+			'program_id'       => '3',
+			'title'            => 'Strength \\"2\\" < 3 & more',
+			'description'      => "Line one\r\nline two\x07",
+			'milestone_title'  => array( 'Push-up', '' ),
+			'memberships'      => array( '', '5', array( 'nested' ) ),
+			'Bad-Name'         => 'dropped',
+		);
+		coachbridge_queue_response( 200, '{"message": "Program saved.", "return_query": {"page": "coachbridge-programs", "program": "3", "evil": "x"}}' );
+		$location = coachbridge_admin_handle();
+		coachbridge_assert_same( 'redirect: https://site.example/wp-admin/admin.php?page=coachbridge-programs&program=3', $location, 'redirect' );
+
+		$request = coachbridge_last_request();
+		coachbridge_assert_same( 'http://127.0.0.1:8765/pages/admin/forms/program-update', $request['url'], 'url' );
+		coachbridge_assert_same( 'POST', $request['args']['method'], 'method' );
+		coachbridge_assert_same( '42', $request['args']['headers']['X-Coachbridge-User'], 'user header' );
+		coachbridge_assert_same(
+			array(
+				'program_id'      => '3',
+				'title'           => 'Strength "2" < 3 & more',
+				'description'     => "Line one\nline two",
+				'milestone_title' => array( 'Push-up', '' ),
+				'memberships'     => array( '', '5' ),
+			),
+			coachbridge_admin_sent_body(),
+			'forwarded fields'
+		);
+		coachbridge_assert_same(
+			array(
+				'type'    => 'success',
+				'message' => 'Program saved.',
+			),
+			coachbridge_admin_notice(),
+			'notice'
+		);
+	}
+);
+
+coachbridge_test(
+	'admin form failure keeps bridge message',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'coachbridge_form' => 'client-add',
+			'wp_user_id'       => '9',
+			'cohort_id'        => '4',
+		);
+		coachbridge_queue_response( 409, '{"error": {"code": "conflict", "message": "cohort \'Ana\'s\' is full: 3 active clients of 3"}}' );
+		$result = Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( 'https://site.example/wp-admin/admin.php?page=coachbridge', $result['redirect'], 'redirect' );
+		coachbridge_assert_same( 'error', coachbridge_admin_notice()['type'], 'notice type' );
+		coachbridge_assert_contains( 'is full: 3 active clients of 3', coachbridge_admin_notice()['message'] );
+	}
+);
+
+coachbridge_test(
+	'admin form when bridge is down',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'coachbridge_form' => 'client-unenroll',
+			'enrollment_id'    => '7',
+		);
+		Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( Coachbridge_Pages::unavailable_message(), coachbridge_admin_notice()['message'], 'notice' );
+		coachbridge_assert( isset( $GLOBALS['coachbridge_test_transients']['coachbridge_logged_coachbridge_unreachable'] ), 'a logged error' );
+
+		coachbridge_queue_response( 502, '<html>Bad gateway</html>', 'text/html' );
+		Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( Coachbridge_Pages::unavailable_message(), coachbridge_admin_notice()['message'], 'notice after HTTP 502' );
+	}
+);
+
+coachbridge_test(
+	'admin form return page must be a coaching page',
+	function () {
+		coachbridge_assert_same( null, Coachbridge_Admin_Forms::admin_page_url( array( 'page' => 'plugins' ) ), 'foreign page' );
+		coachbridge_assert_same(
+			'https://site.example/wp-admin/admin.php?page=coachbridge-clients&client=12',
+			Coachbridge_Admin_Forms::admin_page_url(
+				array(
+					'page'    => 'coachbridge-clients',
+					'client'  => '12',
+					'program' => '0',
+					'coach'   => 'x',
+				)
+			),
+			'coaching page'
+		);
+	}
+);
+
+coachbridge_test(
+	'admin form unknown name',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST  = array( 'coachbridge_form' => 'launch-rocket' );
+		$result = Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+		coachbridge_assert_contains( 'the form is unknown', coachbridge_admin_notice()['message'] );
+		coachbridge_assert( isset( $result['redirect'] ), 'a redirect' );
+	}
+);
+
+coachbridge_test(
+	'admin form too large',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'coachbridge_form' => 'program-create',
+			'milestone_title'  => array_fill( 0, 1001, 'x' ),
+		);
+		Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+		coachbridge_assert_contains( 'too large', coachbridge_admin_notice()['message'] );
+	}
+);
+
+coachbridge_test(
+	'progress export downloads the csv',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'coachbridge_form' => 'export-progress',
+			'program'          => '3',
+			'status'           => 'all',
+			'sort'             => 'name',
+			'order'            => 'sideways',
+			'off_track'        => '1',
+			'q'                => '<b>Zoë</b>',
+		);
+		$csv = "\xEF\xBB\xBFClient,Email\r\n\"a,b\",a@example.org\r\n";
+		coachbridge_queue_response( 200, $csv, 'text/csv; charset=utf-8' );
+		$result = Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( $csv, $result['download']['body'], 'csv body' );
+		coachbridge_assert_contains( 'coaching-progress-', $result['download']['filename'] );
+		coachbridge_assert_same(
+			'http://127.0.0.1:8765/api/v1/admin/progress.csv?off_track=1&program=3&q=Zo%C3%AB&sort=name&status=all',
+			coachbridge_last_request()['url'],
+			'url'
+		);
+		coachbridge_assert_same( 'GET', coachbridge_last_request()['args']['method'], 'method' );
+	}
+);
+
+coachbridge_test(
+	'progress export refused',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array( 'coachbridge_form' => 'export-progress' );
+		coachbridge_queue_response( 400, '{"error": {"code": "invalid_request", "message": "invalid per_page 500"}}' );
+		$result = Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert( isset( $result['redirect'] ), 'a redirect' );
+		coachbridge_assert_same( 'invalid per_page 500', coachbridge_admin_notice()['message'], 'notice' );
+	}
+);
+
+coachbridge_test(
+	'new coach user created and registered',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options', 'create_users' ) );
+		$_POST = array(
+			'coachbridge_form' => 'coach-new-user',
+			'user_login'       => 'newcoach',
+			'user_email'       => 'new@example.org',
+			'display_name'     => 'New <b>Coach</b>',
+		);
+		coachbridge_queue_response( 201, '{"id": 9, "wp_user_id": 77, "display_name": "New Coach", "email": "new@example.org", "cohorts": 0, "active_clients": 0}' );
+		$result = Coachbridge_Admin_Forms::dispatch( 42 );
+
+		$inserted = $GLOBALS['coachbridge_test_inserted_users'];
+		coachbridge_assert_same( 1, count( $inserted ), 'users created' );
+		coachbridge_assert_same( 'newcoach', $inserted[0]['user_login'], 'login' );
+		coachbridge_assert_same( 'New Coach', $inserted[0]['display_name'], 'display name' );
+		coachbridge_assert_same( 'subscriber', $inserted[0]['role'], 'role' );
+		coachbridge_assert( in_array( 'wp_new_user_notification:77:user', $GLOBALS['coachbridge_test_calls'], true ), 'a password email' );
+
+		coachbridge_assert_same( 'http://127.0.0.1:8765/api/v1/admin/coaches', coachbridge_last_request()['url'], 'url' );
+		coachbridge_assert_same( array( 'wp_user_id' => 77 ), coachbridge_admin_sent_body(), 'body' );
+		coachbridge_assert_same( 'https://site.example/wp-admin/admin.php?page=coachbridge-coaches&coach=9', $result['redirect'], 'redirect' );
+		coachbridge_assert_same( 'success', coachbridge_admin_notice()['type'], 'notice type' );
+	}
+);
+
+coachbridge_test(
+	'new coach user needs create_users',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options' ) );
+		$_POST = array(
+			'coachbridge_form' => 'coach-new-user',
+			'user_login'       => 'newcoach',
+			'user_email'       => 'new@example.org',
+		);
+		Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_inserted_users'], 'users created' );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+		coachbridge_assert_contains( 'not allowed to create WordPress users', coachbridge_admin_notice()['message'] );
+	}
+);
+
+coachbridge_test(
+	'new coach user rejected by WordPress',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options', 'create_users' ) );
+		$cases = array(
+			array( 'newcoach', 'not an email', 'enter a username and a valid email address' ),
+			array( '', 'new@example.org', 'enter a username and a valid email address' ),
+			array( 'taken', 'new@example.org', 'Sorry, that username already exists!' ),
+		);
+		foreach ( $cases as $case ) {
+			$_POST = array(
+				'coachbridge_form' => 'coach-new-user',
+				'user_login'       => $case[0],
+				'user_email'       => $case[1],
+			);
+			Coachbridge_Admin_Forms::dispatch( 42 );
+			coachbridge_assert_contains( $case[2], coachbridge_admin_notice()['message'] );
+		}
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_inserted_users'], 'users created' );
+		coachbridge_assert_same( array(), $GLOBALS['coachbridge_test_http']['requests'], 'requests sent' );
+	}
+);
+
+coachbridge_test(
+	'new coach user not registered',
+	function () {
+		coachbridge_admin_reset( array( 'read', 'manage_options', 'create_users' ) );
+		$_POST = array(
+			'coachbridge_form' => 'coach-new-user',
+			'user_login'       => 'newcoach',
+			'user_email'       => 'new@example.org',
+		);
+		coachbridge_queue_response( 404, '{"error": {"code": "not_found", "message": "WordPress user 77 not found"}}' );
+		Coachbridge_Admin_Forms::dispatch( 42 );
+		coachbridge_assert_same( 1, count( $GLOBALS['coachbridge_test_inserted_users'] ), 'users created' );
+		coachbridge_assert_contains( 'was created but not registered as a coach: WordPress user 77 not found', coachbridge_admin_notice()['message'] );
 	}
 );
 

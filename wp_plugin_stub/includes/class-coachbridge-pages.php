@@ -56,6 +56,43 @@ final class Coachbridge_Pages {
 	}
 
 	/**
+	 * Fetches a Coaching menu page and returns it filtered, or a notice when that fails.
+	 *
+	 * Unlike render(), bridge's own message is shown when it refuses the page
+	 * with 400 (an invalid filter), 403 (a coach opening an administrator's
+	 * page) or 409, because that message names what to change.
+	 *
+	 * @param string $path              Path under /pages/.
+	 * @param array  $query             Query parameters, already sanitized.
+	 * @param int    $user_id           Acting WordPress user id.
+	 * @param string $not_found_message Message shown when bridge returns 404.
+	 * @return string HTML that is safe to echo.
+	 */
+	public static function render_admin( $path, $query, $user_id, $not_found_message ) {
+		$client   = Coachbridge_Client::from_settings();
+		$response = is_wp_error( $client ) ? $client : $client->request( 'GET', $path, $query, '', $user_id );
+		if ( is_wp_error( $response ) ) {
+			self::log_error( $response );
+			return self::notice( self::unavailable_message() );
+		}
+
+		$status = $response['status'];
+		if ( 200 === $status ) {
+			return wp_kses( $response['body'], self::allowed_html() );
+		}
+		if ( 404 === $status ) {
+			return self::notice( $not_found_message );
+		}
+		if ( in_array( $status, array( 400, 403, 409 ), true ) ) {
+			return self::notice( Coachbridge_Client::error_message( $response['body'] ) );
+		}
+		self::log_error(
+			new WP_Error( 'coachbridge_unavailable', sprintf( 'bridge returned HTTP %1$d for GET %2$s: %3$s', $status, $path, Coachbridge_Client::error_message( $response['body'] ) ) )
+		);
+		return self::notice( self::unavailable_message() );
+	}
+
+	/**
 	 * Wraps a message in the notice markup used in the tab and admin pages.
 	 *
 	 * @param string $message Plain text.
@@ -121,6 +158,10 @@ final class Coachbridge_Pages {
 		$tags['option']   = $common + array(
 			'value'    => true,
 			'selected' => true,
+			'disabled' => true,
+		);
+		$tags['optgroup'] = $common + array(
+			'label'    => true,
 			'disabled' => true,
 		);
 		$tags['button']   = $field + array( 'type' => true );
