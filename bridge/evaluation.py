@@ -642,7 +642,7 @@ def _start_run(runtime: Runtime) -> _Run:
         runtime=runtime,
         today=runtime.today(),
         threshold=runtime.config.coaching.off_track_threshold,
-        occurred_at=utcnow(),
+        occurred_at=runtime.now().astimezone(dt.UTC).replace(tzinfo=None),
         offset=_DAY_NUMBER_OFFSETS[dialect],
         programs=programs,
         coaches=coaches,
@@ -665,8 +665,8 @@ class _Batch:
 def _batch_ranges(runtime: Runtime, batch_size: int) -> list[_Batch]:
     """Split the active enrollments into id ranges of ``batch_size``, one query.
 
-    An enrollment activated later inside a range is evaluated with it, and one
-    with a higher id than every range waits for the next run.
+    An enrollment activated or created after the split is evaluated with the
+    range its id falls in, because the last range has no upper limit.
     """
     numbered = (
         sa.select(
