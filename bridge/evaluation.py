@@ -202,7 +202,7 @@ def progress_percent(outcome: Outcome) -> int:
     """Return ``rules.progress.Progress.percent`` in integer arithmetic.
 
     The mean of the milestone share and the habit share, each counted only when
-    its total is above 0, rounded down; 0 when both totals are 0.
+    its total is above 0, rounded down. It is 0 when both totals are 0.
     """
     done, total = outcome.milestones_done, outcome.milestones_total
     dates_done, dates_due = outcome.habit_dates_done, outcome.habit_dates_due
@@ -424,7 +424,7 @@ def load_programs(
 
 
 def habit_schedule(habit: Habit) -> HabitSchedule:
-    """Convert a Habit row to the rules' schedule; weekdays come from the bit mask."""
+    """Convert a Habit row to the rules' schedule, with weekdays from the bit mask."""
     kind = ScheduleKind(habit.schedule)
     weekdays = frozenset()
     if kind is ScheduleKind.WEEKDAYS:
@@ -907,7 +907,7 @@ def _habit_aggregate_query(
 
 
 def _day_number(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
-    """Return whole days since a fixed epoch; see ``_DAY_NUMBER_OFFSETS``."""
+    """Return whole days since the epoch that ``_DAY_NUMBER_OFFSETS`` describes."""
     if dialect == "sqlite":
         return sa.cast(sa.func.julianday(value), sa.Integer)
     return sa.func.to_days(value)
