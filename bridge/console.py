@@ -88,6 +88,8 @@ MAX_PAGE = 1_000_000
 # WordPress users read for one search. A search that matches more users than
 # this is cut off there, and the result is marked as truncated.
 SEARCH_USER_LIMIT = 500
+# User ids per query when reading names and emails.
+CONTACT_CHUNK = 5000
 USER_PICKER_LIMIT = 20
 MOST_ACTIVE_DAYS = 30
 MOST_ACTIVE_LIMIT = 10
@@ -184,6 +186,41 @@ def read_users(runtime: Runtime, ids: Iterable[int]) -> dict[int, WPUser]:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """A WordPress user's display name and email."""
+
+    name: str
+    email: str
+
+
+def read_contacts(runtime: Runtime, ids: Iterable[int]) -> dict[int, Contact]:
+    """Read the display names and emails of WordPress users, CONTACT_CHUNK per query.
+
+    Lists need nothing else, so this runs one SELECT on the users table per
+    chunk. The reader's users() also reads usermeta and unserializes every
+    user's roles, which sorting a whole program by name does not need.
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    reader = runtime.wordpress
+    users = reader.tables.users
+    contacts: dict[int, Contact] = {}
+    try:
+        with reader.engine.connect() as connection:
+            for start in range(0, len(wanted), CONTACT_CHUNK):
+                chunk = wanted[start : start + CONTACT_CHUNK]
+                select = sa.select(
+                    users.c.ID, users.c.display_name, users.c.user_email
+                ).where(users.c.ID.in_(chunk))
+                for user_id, name, email in connection.execute(select):
+                    contacts[int(user_id)] = Contact(name, email)
+    except sa.exc.OperationalError as error:
+        raise Unavailable(f"cannot read WordPress users: {error.orig}") from error
+    return contacts
+
+
+@dataclass(frozen=True)
 class UserSearch:
     """The WordPress users whose login, email or name contains a text."""
 
@@ -204,16 +241,16 @@ def search_user_ids(runtime: Runtime, text: str) -> UserSearch | None:
     return UserSearch([user.id for user in users], len(users) >= SEARCH_USER_LIMIT)
 
 
-def _name_of(users: dict[int, WPUser], wp_user_id: int | None) -> str:
+def _name_of(contacts: dict[int, Contact], wp_user_id: int | None) -> str:
     if wp_user_id is None:
         return ""
-    user = users.get(wp_user_id)
-    return user.display_name if user else f"deleted user {wp_user_id}"
+    contact = contacts.get(wp_user_id)
+    return contact.name if contact else f"deleted user {wp_user_id}"
 
 
-def _email_of(users: dict[int, WPUser], wp_user_id: int) -> str:
-    user = users.get(wp_user_id)
-    return user.email if user else ""
+def _email_of(contacts: dict[int, Contact], wp_user_id: int) -> str:
+    contact = contacts.get(wp_user_id)
+    return contact.email if contact else ""
 
 
 # Pagination
@@ -332,7 +369,7 @@ def list_progress(runtime: Runtime, actor: Actor, query: ProgressQuery) -> Progr
                 select.limit(query.per_page).offset(query.offset)
             ).all()
 
-    users = read_users(runtime, [row.wp_user_id for row in rows])
+    users = read_contacts(runtime, [row.wp_user_id for row in rows])
     items = [_progress_row(row, users) for row in rows]
     return ProgressPage(items, total, query.page, query.per_page, truncated)
 
@@ -350,7 +387,7 @@ def export_progress(
     select = _progress_select(conditions).order_by(*_progress_order(query))
     with runtime.db.session() as session:
         rows = session.execute(select).all()
-    users = read_users(runtime, [row.wp_user_id for row in rows])
+    users = read_contacts(runtime, [row.wp_user_id for row in rows])
     items = [_progress_row(row, users) for row in rows]
     if query.sort == "name":
         items.sort(key=_name_sort_key, reverse=query.descending)
@@ -431,7 +468,7 @@ def _page_by_name(
     pairs = session.execute(
         sa.select(Enrollment.id, Enrollment.wp_user_id).where(*conditions)
     ).all()
-    users = read_users(runtime, [wp_user_id for _, wp_user_id in pairs])
+    users = read_contacts(runtime, [wp_user_id for _, wp_user_id in pairs])
 
     def key(pair: sa.Row) -> tuple[str, str, int]:
         enrollment_id, wp_user_id = pair
@@ -452,7 +489,7 @@ def _page_by_name(
     return sorted(rows, key=lambda row: position[row.id])
 
 
-def _progress_row(row: sa.Row, users: dict[int, WPUser]) -> ProgressRow:
+def _progress_row(row: sa.Row, users: dict[int, Contact]) -> ProgressRow:
     return ProgressRow(
         enrollment_id=row.id,
         wp_user_id=row.wp_user_id,
@@ -646,7 +683,7 @@ def feed_entries(
     """Turn (entry, program title) rows into feed entries with user names."""
     ids = {entry.wp_user_id for entry, _ in rows if entry.wp_user_id is not None}
     ids |= {e.actor_wp_user_id for e, _ in rows if e.actor_wp_user_id is not None}
-    users = read_users(runtime, ids)
+    users = read_contacts(runtime, ids)
     return [
         FeedEntry(
             id=entry.id,
@@ -1609,7 +1646,7 @@ def coach_detail(runtime: Runtime, actor: Actor, coach_id: int) -> CoachDetail:
         infos = [cohort_info(cohort, active) for cohort in cohorts]
         counted = _most_active(session, coach.id, since)
 
-    users = read_users(runtime, [row.wp_user_id for row in counted])
+    users = read_contacts(runtime, [row.wp_user_id for row in counted])
     most_active = [
         ActiveClient(
             enrollment_id=row.id,
@@ -1849,7 +1886,7 @@ def list_clients(runtime: Runtime, actor: Actor, query: ClientQuery) -> ClientPa
             session, actor, [row.wp_user_id for row in rows]
         )
 
-    users = read_users(runtime, [row.wp_user_id for row in rows])
+    users = read_contacts(runtime, [row.wp_user_id for row in rows])
     items = [
         ClientSummary(
             wp_user_id=row.wp_user_id,

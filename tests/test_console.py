@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bridge import activity, console
 from bridge.auth import Actor, current_actor
-from bridge.errors import Conflict, InvalidRequest, NotFound
+from bridge.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from bridge.models import (
     Activity,
     ActivityType,
@@ -403,6 +403,20 @@ def test_progress_coach_loses_moved_client(site):
         session.get(Enrollment, site.enrollment_dan).cohort_id = site.cohort_ben
     page = _progress(site, site.coach_ana)
     assert [row.wp_user_id for row in page.items] == [site.cleo]
+
+
+def test_contacts_wordpress_down(site, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(site.runtime.wordpress.engine, "connect", refuse)
+    with pytest.raises(Unavailable, match="cannot read WordPress users"):
+        console.read_contacts(site.runtime, [site.cleo])
+
+
+def test_contacts_of_deleted_user(site):
+    contacts = console.read_contacts(site.runtime, [site.cleo, 4040])
+    assert contacts == {site.cleo: console.Contact("Cleo Client", "cleo@example.org")}
 
 
 # CSV export
