@@ -100,6 +100,7 @@ function cbe2e_configure() {
 		'dan'   => cbe2e_create_user( 'dan', 'Dan Novak', 'subscriber' ),
 		'eli'   => cbe2e_create_user( 'eli', 'Eli Haddad', 'subscriber' ),
 		'fay'   => cbe2e_create_user( 'fay', 'Fay Lund', 'subscriber' ),
+		'gus'   => cbe2e_create_user( 'gus', 'Gus Moreau', 'subscriber' ),
 	);
 
 	cbe2e_activate( 'memberpress-standin/memberpress-standin.php' );
