@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from tests.e2e.harness import Site, expect, log_in
@@ -17,11 +18,5 @@ def test_account_nav_links_coaching_tab(page: Page, site: Site) -> None:
     link.click()
     page.wait_for_url("**/account/?action=coaching")
     item = page.locator("#mepr-account-nav .coachbridge-nav-item")
-    expect(item).to_have_class("mepr-nav-item coachbridge-nav-item mepr-active-nav-tab")
+    expect(item).to_have_class(re.compile(r"\bmepr-active-nav-tab\b"))
     expect(page.locator("#mepr-account-content .coachbridge-tab")).to_be_attached()
-
-
-def test_logged_out_visitor_is_asked_to_log_in(page: Page, site: Site) -> None:
-    page.goto(site.coaching_url())
-    expect(page.locator(".cbe2e-login")).to_contain_text("log in")
-    expect(page.locator(".coachbridge-tab")).to_have_count(0)
