@@ -338,6 +338,10 @@ def _read(path: Path) -> Any:
         return json.loads(data)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidRequest(f"{path}: invalid {suffix[1:].upper()}: {error}") from None
+    except RecursionError:
+        raise InvalidRequest(
+            f"{path}: invalid {suffix[1:].upper()}: nested too deeply to parse"
+        ) from None
 
 
 def _coach_details(runtime: Runtime, parsed: ProgramsFile) -> dict[int, _CoachInfo]:

@@ -410,6 +410,18 @@ def test_invalid_json_syntax(runtime, tmp_path):
         load_programs_file(runtime, path)
 
 
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_deeply_nested_file(runtime, tmp_path, suffix):
+    path = tmp_path / f"programs{suffix}"
+    if suffix == ".json":
+        path.write_text('{"programs": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    else:
+        path.write_text("programs = " + "[" * 100_000 + "]" * 100_000 + "\n")
+
+    with pytest.raises(InvalidRequest, match="nested too deeply"):
+        load_programs_file(runtime, path)
+
+
 def test_missing_file(runtime, tmp_path):
     with pytest.raises(InvalidRequest, match="cannot read"):
         load_programs_file(runtime, tmp_path / "absent.toml")
