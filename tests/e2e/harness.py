@@ -302,6 +302,7 @@ def start_site(workdir: Path) -> Iterator[Site]:
     shared_secret = secrets.token_urlsafe(24)
     webhook_key = secrets.token_urlsafe(24)
     servers: list[Server] = []
+    _run_site_script("sweep")
     try:
         _run_site_script(
             "create",

@@ -5,6 +5,7 @@
 #   site.sh create DIR SITE_URL BRIDGE_URL  new database, files, install, plugins
 #   site.sh serve DIR                       PHP's built-in server, in the foreground
 #   site.sh drop DIR                        drop the database and delete DIR
+#   site.sh sweep                           drop cbe2e_* databases older than 6 hours
 #
 # create needs CBE2E_SHARED_SECRET (the plugin's secret, also in bridge's
 # api.secrets) and CBE2E_WEBHOOK_KEY (also in bridge's webhooks.keys). SITE_URL
@@ -170,6 +171,22 @@ drop_site() {
     rm -rf "$dir"
 }
 
+sweep_databases() {
+    # A test run that was killed could not drop its database. The name carries
+    # its creation time, so databases older than any run are dropped here.
+    local cutoff=$(($(date +%s) - 6 * 3600))
+    local database created
+    for database in $(mysql_root --batch --skip-column-names -e "SHOW DATABASES LIKE 'cbe2e\\_%'"); do
+        created="${database#cbe2e_}"
+        created="${created%%_*}"
+        [[ "$created" =~ ^[0-9]+$ ]] || continue
+        if [ "$created" -lt "$cutoff" ]; then
+            mysql_root -e "DROP DATABASE \`$database\`"
+            echo "site.sh: dropped $database, left behind by an earlier run"
+        fi
+    done
+}
+
 main() {
     local command="${1:-}"
     case "$command" in
@@ -188,8 +205,11 @@ main() {
         [ "$#" -eq 2 ] || die "usage: site.sh drop DIR"
         drop_site "$2"
         ;;
+    sweep)
+        sweep_databases
+        ;;
     *)
-        die "usage: site.sh install | create DIR SITE_URL BRIDGE_URL | serve DIR | drop DIR"
+        die "usage: site.sh install | create DIR SITE_URL BRIDGE_URL | serve DIR | drop DIR | sweep"
         ;;
     esac
 }
