@@ -126,8 +126,8 @@ PY
 
 create_site() {
     local dir="$1" site_url="$2" bridge_url="$3"
-    [ -n "${CBE2E_SHARED_SECRET:-}" ] || die "CBE2E_SHARED_SECRET is not set"
-    [ -n "${CBE2E_WEBHOOK_KEY:-}" ] || die "CBE2E_WEBHOOK_KEY is not set"
+    [ -n "${CBE2E_SHARED_SECRET:-}" ] || die "CBE2E_SHARED_SECRET is missing: set it to the secret listed in bridge's api.secrets"
+    [ -n "${CBE2E_WEBHOOK_KEY:-}" ] || die "CBE2E_WEBHOOK_KEY is missing: set it to the key listed in bridge's webhooks.keys"
     [[ "$site_url" =~ ^http://127\.0\.0\.1:[0-9]+$ ]] ||
         die "SITE_URL must be http://127.0.0.1:PORT, got '$site_url'"
     [ ! -e "$dir/site.json" ] || die "$dir already contains a site; run 'site.sh drop $dir' first"
