@@ -59,6 +59,14 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # "6 weeks", "1 month", "10 days": a whole number and a unit, singular or plural.
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(day|week|month)s?\s*$", re.IGNORECASE)
 MAX_URL_LENGTH = 500
+# WordPress ids are stored in signed BIGINT columns, capacities in INT columns.
+MAX_WORDPRESS_ID = 2**63 - 1
+MAX_CAPACITY = 2**31 - 1
+# Maximum delay or length in each unit, about ten years. With start_offset_days,
+# a habit then ends at most about twenty years after the start date, far from
+# the last date that datetime.date represents (9999-12-31).
+MAX_DURATION = {DueUnit.DAYS: 3650, DueUnit.WEEKS: 520, DueUnit.MONTHS: 120}
+MAX_DAYS = MAX_DURATION[DueUnit.DAYS]
 # Validation errors listed in one message; the rest are counted.
 MAX_REPORTED_ERRORS = 20
 
@@ -73,7 +81,7 @@ def _date_or_iso_text(value: object) -> object:
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
 ]
-WordPressId = Annotated[StrictInt, Field(ge=1)]
+WordPressId = Annotated[StrictInt, Field(ge=1, le=MAX_WORDPRESS_ID)]
 FileDate = Annotated[dt.date, BeforeValidator(_date_or_iso_text)]
 
 
@@ -110,8 +118,8 @@ class HabitEntry(_Entry):
     description: str = ""
     schedule: Literal["daily", "weekdays", "interval"]
     weekdays: list[str] = []
-    every_days: Annotated[StrictInt, Field(ge=1)] | None = None
-    start_offset_days: Annotated[StrictInt, Field(ge=0)] = 0
+    every_days: Annotated[StrictInt, Field(ge=1, le=MAX_DAYS)] | None = None
+    start_offset_days: Annotated[StrictInt, Field(ge=0, le=MAX_DAYS)] = 0
     length: str | None = None
     length_amount: StrictInt | None = None
     length_unit: DueUnit | None = None
@@ -160,7 +168,7 @@ class CohortEntry(_Entry):
     type: Literal["rolling", "fixed"] = "rolling"
     start_date: FileDate | None = None
     coach: WordPressId
-    capacity: Annotated[StrictInt, Field(ge=1)] | None = None
+    capacity: Annotated[StrictInt, Field(ge=1, le=MAX_CAPACITY)] | None = None
     open: StrictBool = True
     appointments: StrictBool = False
     booking_url: str | None = None
@@ -624,7 +632,11 @@ def _habit_keys(rows: Iterable[Habit]) -> list[tuple[object, ...]]:
 def _duration(
     text: str | None, amount: int | None, unit: DueUnit | None, name: str
 ) -> tuple[int, DueUnit]:
-    """Return (amount, unit) from "N days|weeks|months" or the two separate fields."""
+    """Return (amount, unit) from "N days|weeks|months" or the two separate fields.
+
+    Raises ValueError when neither or both forms are given, or when the duration
+    exceeds MAX_DURATION.
+    """
     if text is not None:
         if amount is not None or unit is not None:
             raise ValueError(
@@ -637,11 +649,16 @@ def _duration(
                 f"invalid {name} {text!r}: expected a whole number and days, weeks "
                 'or months, such as "6 weeks"'
             )
-        return int(match.group(1)), DueUnit(match.group(2).lower() + "s")
-    if amount is None or unit is None:
+        amount, unit = int(match.group(1)), DueUnit(match.group(2).lower() + "s")
+    elif amount is None or unit is None:
         raise ValueError(
             f'missing {name}: give {name} = "N days|weeks|months" or both '
             f"{name}_amount and {name}_unit"
+        )
+    if amount > MAX_DURATION[unit]:
+        raise ValueError(
+            f"{name} of {amount} {unit.value} is too long: at most "
+            f"{MAX_DURATION[unit]} {unit.value} (about ten years)"
         )
     return amount, unit
 

@@ -352,6 +352,58 @@ INVALID_CASES = [
         lambda d: d.update(programs=[]),
         ["field programs"],
     ),
+    (
+        "coach id above bigint",
+        lambda d: d["programs"][0]["cohorts"][0].update(coach=2**63),
+        ["cohort 'Rolling with Zoë'", "field coach", "less than or equal"],
+    ),
+    (
+        "membership id above bigint",
+        lambda d: d["programs"][0].update(memberships=[2**63]),
+        ["program 'strength-12'", "field memberships", "less than or equal"],
+    ),
+    (
+        "coach entry id above bigint",
+        lambda d: d["coaches"][0].update(wp_user_id=2**70),
+        ["field wp_user_id", "less than or equal"],
+    ),
+    (
+        "huge capacity",
+        lambda d: d["programs"][0]["cohorts"][1].update(capacity=2**31),
+        ["cohort 'Spring 2025'", "field capacity", "less than or equal"],
+    ),
+    (
+        "due beyond int range",
+        lambda d: d["programs"][0]["milestones"][0].update(
+            due="99999999999999999999 weeks"
+        ),
+        ["milestone 'Book the kickoff call'", "too long", "at most 520 weeks"],
+    ),
+    (
+        "due of a thousand years",
+        lambda d: d["programs"][0]["milestones"][0].update(due="12000 months"),
+        ["milestone 'Book the kickoff call'", "too long", "at most 120 months"],
+    ),
+    (
+        "due amount field too long",
+        lambda d: d["programs"][0]["milestones"][2].update(due_amount=121),
+        ["milestone 'First pull-up'", "too long", "at most 120 months"],
+    ),
+    (
+        "length too long",
+        lambda d: d["programs"][0]["habits"][1].update(length="3651 days"),
+        ["habit 'Walk 20 minutes'", "too long", "at most 3650 days"],
+    ),
+    (
+        "every_days too large",
+        lambda d: d["programs"][0]["habits"][2].update(every_days=3651),
+        ["habit 'Weigh-in'", "field every_days", "less than or equal to 3650"],
+    ),
+    (
+        "offset too large",
+        lambda d: d["programs"][0]["habits"][1].update(start_offset_days=2**63),
+        ["habit 'Walk 20 minutes'", "field start_offset_days"],
+    ),
 ]
 
 
