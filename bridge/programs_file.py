@@ -690,16 +690,30 @@ def _weekday_numbers(names: Sequence[str]) -> list[int]:
 
 
 def _check_booking_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if len(url) > MAX_URL_LENGTH or not all(
+        char.isprintable() and not char.isspace() for char in url
+    ):
         raise ValueError(
-            f"invalid booking_url {url!r}: expected an http:// or https:// address"
+            f"invalid booking_url {url[:60]!r}: at most {MAX_URL_LENGTH} characters, "
+            "without spaces or control characters"
         )
-    if len(url) > MAX_URL_LENGTH or any(char.isspace() for char in url):
+    if not _is_web_address(url):
         raise ValueError(
-            f"invalid booking_url {url[:60]!r}: at most {MAX_URL_LENGTH} characters "
-            "and no spaces"
+            f"invalid booking_url {url!r}: expected an http:// or https:// address "
+            "with a host name"
         )
+
+
+def _is_web_address(url: str) -> bool:
+    """Tell whether ``url`` is an http(s) URL with a host name and a valid port."""
+    # urlsplit raises ValueError for a malformed IPv6 address, and .port for a
+    # port that is not a number from 0 to 65535.
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
 def _require_unique(values: Sequence[object], field_name: str, what: str) -> None:

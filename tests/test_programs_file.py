@@ -404,6 +404,35 @@ INVALID_CASES = [
         lambda d: d["programs"][0]["habits"][1].update(start_offset_days=2**63),
         ["habit 'Walk 20 minutes'", "field start_offset_days"],
     ),
+    (
+        "booking url without host",
+        lambda d: d["programs"][0]["cohorts"][1].update(booking_url="http://:80/a"),
+        ["cohort 'Spring 2025'", "invalid booking_url", "host"],
+    ),
+    (
+        "booking url with only user info",
+        lambda d: d["programs"][0]["cohorts"][1].update(booking_url="https://@/"),
+        ["cohort 'Spring 2025'", "invalid booking_url", "host"],
+    ),
+    (
+        "booking url with control character",
+        lambda d: d["programs"][0]["cohorts"][1].update(
+            booking_url="https://booking.example.org/\x00kofi"
+        ),
+        ["cohort 'Spring 2025'", "invalid booking_url", "control characters"],
+    ),
+    (
+        "booking url with broken address",
+        lambda d: d["programs"][0]["cohorts"][1].update(booking_url="https://[::1/a"),
+        ["cohort 'Spring 2025'", "invalid booking_url 'https://[::1/a'"],
+    ),
+    (
+        "booking url with port out of range",
+        lambda d: d["programs"][0]["cohorts"][1].update(
+            booking_url="https://booking.example.org:99999/kofi"
+        ),
+        ["cohort 'Spring 2025'", "invalid booking_url"],
+    ),
 ]
 
 
