@@ -59,6 +59,9 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # "6 weeks", "1 month", "10 days": a whole number and a unit, singular or plural.
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(day|week|month)s?\s*$", re.IGNORECASE)
 MAX_URL_LENGTH = 500
+# Descriptions are TEXT columns, which hold 65,535 bytes on MySQL and MariaDB:
+# 10,000 characters of up to 4 bytes each in utf8mb4 always fit.
+MAX_DESCRIPTION_LENGTH = 10_000
 # WordPress ids are stored in signed BIGINT columns, capacities in INT columns.
 MAX_WORDPRESS_ID = 2**63 - 1
 MAX_CAPACITY = 2**31 - 1
@@ -81,6 +84,7 @@ def _date_or_iso_text(value: object) -> object:
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
 ]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
 WordPressId = Annotated[StrictInt, Field(ge=1, le=MAX_WORDPRESS_ID)]
 FileDate = Annotated[dt.date, BeforeValidator(_date_or_iso_text)]
 
@@ -93,7 +97,7 @@ class MilestoneEntry(_Entry):
     """A milestone as written in the file."""
 
     title: Title
-    description: str = ""
+    description: Description = ""
     due: str | None = None
     due_amount: StrictInt | None = None
     due_unit: DueUnit | None = None
@@ -115,7 +119,7 @@ class HabitEntry(_Entry):
     """A habit as written in the file."""
 
     title: Title
-    description: str = ""
+    description: Description = ""
     schedule: Literal["daily", "weekdays", "interval"]
     weekdays: list[str] = []
     every_days: Annotated[StrictInt, Field(ge=1, le=MAX_DAYS)] | None = None
@@ -206,7 +210,7 @@ class ProgramEntry(_Entry):
 
     slug: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=100)]
     title: Title
-    description: str = ""
+    description: Description = ""
     messaging_enabled: StrictBool = True
     memberships: list[WordPressId] = []
     milestones: list[MilestoneEntry] = []

@@ -503,6 +503,32 @@ def test_deeply_nested_file(runtime, tmp_path, suffix):
         load_programs_file(runtime, path)
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
+)
+@pytest.mark.parametrize("item", ["program", "milestone", "habit"])
+def test_description_too_long(backend, item, request, make_runtime, tmp_path):
+    state_url = None
+    if backend == "mariadb":
+        state_url = request.getfixturevalue("mysql_database_factory")("state")
+    runtime = make_runtime(state_url=state_url)
+    data = sample_data()
+    program = data["programs"][0]
+    target = {
+        "program": program,
+        "milestone": program["milestones"][0],
+        "habit": program["habits"][0],
+    }[item]
+    target["description"] = "é" * 40_000
+
+    with pytest.raises(InvalidRequest) as caught:
+        load_programs_file(runtime, write_json(tmp_path, data))
+
+    assert "field description" in caught.value.message
+    assert "at most 10000 characters" in caught.value.message
+    assert snapshot(runtime)["programs"] == []
+
+
 def test_missing_file(runtime, tmp_path):
     with pytest.raises(InvalidRequest, match="cannot read"):
         load_programs_file(runtime, tmp_path / "absent.toml")
