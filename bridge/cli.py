@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from bridge.runtime import Runtime
 from sync.reader import WordPressUnavailable
 
 log = logging.getLogger(__name__)
+
+# Errors of binding a listening socket that the user can fix: the port is taken,
+# the address is not on this host, or the port needs privileges.
+LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 # The files that 'coachbridge demo' writes into its folder, SQLite's side files
 # included. The demo deletes its folder on every run, so it rejects a folder
@@ -89,10 +95,13 @@ def serve(
         from bridge.scheduler import start_scheduler
 
         scheduler = start_scheduler(runtime)
+    host = host or config.server.host
+    port = port or config.server.port
     try:
-        serve_forever(
-            app, host or config.server.host, port or config.server.port, threads
-        )
+        serve_forever(app, host, port, threads)
+    except OSError as error:
+        _raise_if_cannot_listen(error, host, port, "--port or server.port")
+        raise
     finally:
         if scheduler is not None:
             scheduler.shutdown()
@@ -199,7 +208,11 @@ def demo(once: bool, port: int, workdir: Path) -> None:
     from bridge.demo import run_demo
 
     _require_demo_folder(workdir)
-    run_demo(workdir=workdir, port=port, once=once)
+    try:
+        run_demo(workdir=workdir, port=port, once=once)
+    except OSError as error:
+        _raise_if_cannot_listen(error, "127.0.0.1", port, "--port")
+        raise
 
 
 def _require_demo_folder(workdir: Path) -> None:
@@ -223,6 +236,15 @@ def _require_demo_folder(workdir: Path) -> None:
             f"({listed}). The demo deletes its folder on every run: choose a new "
             "or empty folder"
         )
+
+
+def _raise_if_cannot_listen(error: OSError, host: str, port: int, option: str) -> None:
+    """Raise CoachbridgeError when ``error`` means the server could not listen."""
+    if isinstance(error, socket.gaierror) or error.errno in LISTEN_ERRNOS:
+        raise CoachbridgeError(
+            f"cannot listen on {host}:{port}: {error.strerror}. Choose another "
+            f"address or port with {option}, or stop the process that uses it"
+        ) from None
 
 
 def _require_schema(runtime: Runtime) -> None:

@@ -215,3 +215,33 @@ def test_demo_reuses_its_own_folder(tmp_path):
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
+
+
+def test_serve_on_a_busy_port(site):
+    assert run("db", "upgrade", config=site["config"]).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run("serve", "--port", str(port), config=site["config"])
+
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "address already in use" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_on_a_busy_port(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run(
+            "demo", "--once", "--port", str(port), "--dir", str(tmp_path / "d")
+        )
+
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
