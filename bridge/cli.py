@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from bridge.config import Config, load_config
-from bridge.errors import CoachbridgeError
+from bridge.errors import CoachbridgeError, ConfigError
 from bridge.logs import configure_logging
 from bridge.runtime import Runtime
 from sync.reader import WordPressUnavailable
@@ -145,7 +146,10 @@ def upgrade(state: _State) -> None:
     from bridge.migrate import current_revision, upgrade
 
     runtime = state.runtime()
-    upgrade(runtime.db.engine)
+    try:
+        upgrade(runtime.db.engine)
+    except sa.exc.DBAPIError as error:
+        raise _state_database_error(runtime, error) from None
     click.echo(f"state database at revision {current_revision(runtime.db.engine)}")
     runtime.close()
 
@@ -247,10 +251,22 @@ def _raise_if_cannot_listen(error: OSError, host: str, port: int, option: str) -
         ) from None
 
 
+def _state_database_error(runtime: Runtime, error: sa.exc.DBAPIError) -> ConfigError:
+    where = runtime.db.engine.url.render_as_string(hide_password=True)
+    return ConfigError(
+        f"cannot open the state database {where}: {error.orig}. Check "
+        "state.database_url (or COACHBRIDGE_STATE_DATABASE_URL) and that the "
+        "database server is running"
+    )
+
+
 def _require_schema(runtime: Runtime) -> None:
     from bridge.migrate import current_revision, head_revision
 
-    current = current_revision(runtime.db.engine)
+    try:
+        current = current_revision(runtime.db.engine)
+    except sa.exc.DBAPIError as error:
+        raise _state_database_error(runtime, error) from None
     if current != head_revision():
         raise CoachbridgeError(
             f"the state database is at revision {current or 'none'}, this version "

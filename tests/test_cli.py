@@ -245,3 +245,19 @@ def test_demo_on_a_busy_port(tmp_path):
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_state_database_cannot_be_opened(tmp_path):
+    config = tmp_path / "coachbridge.toml"
+    config.write_text(
+        f'[state]\ndatabase_url = "sqlite:///{tmp_path}/missing/state.sqlite3"\n',
+        encoding="utf-8",
+    )
+
+    for command in (["enrollments"], ["db", "upgrade"]):
+        result = run(*command, config=config)
+
+        assert result.returncode == 2, command
+        assert "state database" in result.stderr, command
+        assert "state.database_url" in result.stderr, command
+        assert "Traceback" not in result.stderr, command
