@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # Errors of binding a listening socket that the user can fix: the port is taken,
 # the address is not on this host, or the port needs privileges.
 LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+# The WordPress tables that the reader queries.
+WORDPRESS_TABLES_READ = ("users", "usermeta", "options", "posts", "transactions")
 
 # The files that 'coachbridge demo' writes into its folder, SQLite's side files
 # included. The demo deletes its folder on every run, so it rejects a folder
@@ -118,6 +120,7 @@ def sync(state: _State, as_json: bool) -> None:
 
     runtime = state.runtime()
     _require_schema(runtime)
+    _require_wordpress_tables(runtime)
     total = runtime.wordpress.count_members()
     show_bar = not as_json and sys.stderr.isatty()
     with click.progressbar(
@@ -168,6 +171,8 @@ def programs_load(state: _State, path: Path) -> None:
 
     runtime = state.runtime()
     _require_schema(runtime)
+    if runtime.wordpress_reader is not None:
+        _require_wordpress_tables(runtime)
     result = load_programs_file(runtime, path)
     runtime.close()
     for line in result.lines():
@@ -258,6 +263,25 @@ def _state_database_error(runtime: Runtime, error: sa.exc.DBAPIError) -> ConfigE
         "state.database_url (or COACHBRIDGE_STATE_DATABASE_URL) and that the "
         "database server is running"
     )
+
+
+def _require_wordpress_tables(runtime: Runtime) -> None:
+    """Raise ConfigError when WordPress tables are missing, as after a wrong prefix.
+
+    Raises WordPressUnavailable when the WordPress database cannot be reached.
+    """
+    reader = runtime.wordpress
+    reader.ping()
+    names = [getattr(reader.tables, table).name for table in WORDPRESS_TABLES_READ]
+    with reader.engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        missing = [name for name in names if not inspector.has_table(name)]
+    if missing:
+        raise ConfigError(
+            f"WordPress tables not found: {', '.join(missing)}. Set "
+            "wordpress.table_prefix to the $table_prefix of wp-config.php (now "
+            f"{reader.tables.prefix!r}), and check that MemberPress is installed"
+        )
 
 
 def _require_schema(runtime: Runtime) -> None:

@@ -261,3 +261,22 @@ def test_state_database_cannot_be_opened(tmp_path):
         assert "state database" in result.stderr, command
         assert "state.database_url" in result.stderr, command
         assert "Traceback" not in result.stderr, command
+
+
+def test_sync_with_wrong_table_prefix(site):
+    config = site["config"]
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[wordpress]\n", '[wordpress]\ntable_prefix = "wrong_"\n'
+        ),
+        encoding="utf-8",
+    )
+    assert run("db", "upgrade", config=config).returncode == 0
+
+    for command in (["sync"], ["programs", "load", str(site["programs"])]):
+        result = run(*command, config=config)
+
+        assert result.returncode == 2, command
+        assert "wrong_mepr_transactions" in result.stderr, command
+        assert "wordpress.table_prefix" in result.stderr, command
+        assert "Traceback" not in result.stderr, command
