@@ -47,6 +47,8 @@ class _State:
         if self._config is None:
             self._config = load_config(self.config_path)
             configure_logging(self._config.logging)
+            # Alembic logs its plugins and context at INFO on every schema check.
+            logging.getLogger("alembic").setLevel(logging.WARNING)
         return self._config
 
     def runtime(self) -> Runtime:

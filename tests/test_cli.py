@@ -280,3 +280,12 @@ def test_sync_with_wrong_table_prefix(site):
         assert "wrong_mepr_transactions" in result.stderr, command
         assert "wordpress.table_prefix" in result.stderr, command
         assert "Traceback" not in result.stderr, command
+
+
+def test_commands_print_no_alembic_chatter(site):
+    upgraded = run("db", "upgrade", config=site["config"])
+    listed = run("enrollments", config=site["config"])
+
+    assert "state database at revision" in upgraded.stdout
+    assert "alembic" not in upgraded.stderr
+    assert listed.stderr == ""
