@@ -1,9 +1,10 @@
 """Tests of the console pages under /pages/admin/ and /pages/coach.
 
 The pages are fetched with signed requests as the plugin does. Form tests read
-a rendered form, submit its fields the way PHP decodes a POST (names ending in
-[] become lists, a repeated name keeps its last value, unchecked boxes are not
-sent) and post them to the forms endpoint, as the plugin's handler does.
+a rendered form and decode its fields the way PHP fills $_POST: names ending in
+[] become lists, a repeated name keeps its last value, and unchecked boxes are
+not sent. Then they post the fields to the forms endpoint, as the plugin's
+handler does.
 """
 
 from __future__ import annotations
