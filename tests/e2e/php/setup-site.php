@@ -101,6 +101,7 @@ function cbe2e_configure() {
 		'eli'   => cbe2e_create_user( 'eli', 'Eli Haddad', 'subscriber' ),
 		'fay'   => cbe2e_create_user( 'fay', 'Fay Lund', 'subscriber' ),
 		'gus'   => cbe2e_create_user( 'gus', 'Gus Moreau', 'subscriber' ),
+		'hal'   => cbe2e_create_user( 'hal', 'Hal Berg', 'subscriber' ),
 	);
 
 	cbe2e_activate( 'memberpress-standin/memberpress-standin.php' );
