@@ -353,6 +353,10 @@ def start_site(workdir: Path) -> Iterator[Site]:
     finally:
         for server in reversed(servers):
             server.stop()
+        # Keep PHP's error log beside bridge's, in pytest's temporary folder.
+        errors = site_dir / "php-errors.log"
+        if errors.exists():
+            shutil.copy(errors, workdir / errors.name)
         _run_site_script("drop", str(site_dir))
 
 
