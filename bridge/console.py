@@ -362,12 +362,10 @@ def list_progress(runtime: Runtime, actor: Actor, query: ProgressQuery) -> Progr
         count = sa.select(sa.func.count()).select_from(Enrollment).where(*conditions)
         total = session.scalar(count) or 0
         if query.sort == "name":
-            rows = _page_by_name(runtime, session, conditions, query)
+            page_ids = _page_ids_by_name(runtime, session, conditions, query)
         else:
-            select = _progress_select(conditions).order_by(*_progress_order(query))
-            rows = session.execute(
-                select.limit(query.per_page).offset(query.offset)
-            ).all()
+            page_ids = _page_ids(session, conditions, query)
+        rows = _rows_in_order(session, page_ids)
 
     users = read_contacts(runtime, [row.wp_user_id for row in rows])
     items = [_progress_row(row, users) for row in rows]
@@ -458,13 +456,33 @@ def _progress_order(query: ProgressQuery) -> list[sa.ColumnElement[Any]]:
     return [direction(Enrollment.id)]
 
 
-def _page_by_name(
+def _page_ids(
+    session: Session,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    query: ProgressQuery,
+) -> list[int]:
+    """Return the enrollment ids of one page, sorted in SQL.
+
+    Only the enrollments are sorted, and the program only joined when it is the
+    sort key, because MariaDB otherwise joins every matching row to its cohort
+    and coach before sorting. With the data of bench/console.py (45,000 active
+    clients in the program, MariaDB 10.11, two shared cores) that took about
+    160 ms a page, against 45 ms for the ids alone.
+    """
+    select = sa.select(Enrollment.id).where(*conditions)
+    if query.sort == "program":
+        select = select.join(Program, Enrollment.program_id == Program.id)
+    select = select.order_by(*_progress_order(query))
+    return list(session.scalars(select.limit(query.per_page).offset(query.offset)))
+
+
+def _page_ids_by_name(
     runtime: Runtime,
     session: Session,
     conditions: Sequence[sa.ColumnElement[bool]],
     query: ProgressQuery,
-) -> list[sa.Row]:
-    """Sort the filtered enrollments by client name and return one page of rows."""
+) -> list[int]:
+    """Sort the filtered enrollments by client name and return one page of ids."""
     pairs = session.execute(
         sa.select(Enrollment.id, Enrollment.wp_user_id).where(*conditions)
     ).all()
@@ -479,9 +497,10 @@ def _page_by_name(
         )
 
     ordered = sorted(pairs, key=key, reverse=query.descending)
-    page_ids = [
-        pair[0] for pair in ordered[query.offset : query.offset + query.per_page]
-    ]
+    return [pair[0] for pair in ordered[query.offset : query.offset + query.per_page]]
+
+
+def _rows_in_order(session: Session, page_ids: list[int]) -> list[sa.Row]:
     if not page_ids:
         return []
     rows = session.execute(_progress_select([Enrollment.id.in_(page_ids)])).all()
