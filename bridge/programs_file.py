@@ -65,11 +65,12 @@ MAX_DESCRIPTION_LENGTH = 10_000
 # WordPress ids are stored in signed BIGINT columns, capacities in INT columns.
 MAX_WORDPRESS_ID = 2**63 - 1
 MAX_CAPACITY = 2**31 - 1
-# Maximum delay or length in each unit, about ten years. With start_offset_days,
-# a habit then ends at most about twenty years after the start date, far from
-# the last date that datetime.date represents (9999-12-31).
-MAX_DURATION = {DueUnit.DAYS: 3650, DueUnit.WEEKS: 520, DueUnit.MONTHS: 120}
-MAX_DAYS = MAX_DURATION[DueUnit.DAYS]
+# Maximum amount of a delay or length in any unit, and maximum every_days and
+# start_offset_days. Due dates then stay under about 940 years after the start
+# date, inside the calendar of datetime.date (up to 9999-12-31) for any start
+# date before the year 9000. The admin API documents the same limits.
+MAX_DURATION_AMOUNT = 10_000
+MAX_DAYS = 36_500
 # Validation errors listed in one message; the rest are counted.
 MAX_REPORTED_ERRORS = 20
 
@@ -638,8 +639,8 @@ def _duration(
 ) -> tuple[int, DueUnit]:
     """Return (amount, unit) from "N days|weeks|months" or the two separate fields.
 
-    Raises ValueError when neither or both forms are given, or when the duration
-    exceeds MAX_DURATION.
+    Raises ValueError when neither or both forms are given, or when the amount
+    exceeds MAX_DURATION_AMOUNT.
     """
     if text is not None:
         if amount is not None or unit is not None:
@@ -659,10 +660,10 @@ def _duration(
             f'missing {name}: give {name} = "N days|weeks|months" or both '
             f"{name}_amount and {name}_unit"
         )
-    if amount > MAX_DURATION[unit]:
+    if amount > MAX_DURATION_AMOUNT:
         raise ValueError(
             f"{name} of {amount} {unit.value} is too long: at most "
-            f"{MAX_DURATION[unit]} {unit.value} (about ten years)"
+            f"{MAX_DURATION_AMOUNT} {unit.value}"
         )
     return amount, unit
 
