@@ -314,7 +314,11 @@ def main() -> None:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
     except WordPressUnavailable as error:
-        click.echo(f"error: {error}; check wordpress.database_url", err=True)
+        click.echo(
+            f"error: {error} The URL is set by wordpress.database_url or "
+            "COACHBRIDGE_WORDPRESS_DATABASE_URL.",
+            err=True,
+        )
         sys.exit(3)
 
 

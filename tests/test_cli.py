@@ -134,6 +134,8 @@ def test_sync_with_wordpress_down(tmp_path):
     assert result.returncode == 3
     assert "127.0.0.1:1" in result.stderr
     assert "secret-pw" not in result.stderr
+    assert "set by wordpress.database_url" in result.stderr
+    assert ".;" not in result.stderr
 
 
 def test_serve_enrolls_from_a_webhook(site):
