@@ -100,24 +100,36 @@ def _read_body(runtime: Runtime) -> bytes:
         return request.get_data(cache=False)
     except RequestEntityTooLarge:
         limit = runtime.config.webhooks.max_body_bytes
-        raise PayloadTooLarge(
+        message = (
             f"webhook body exceeds the limit of {limit} bytes (webhooks.max_body_bytes)"
-        ) from None
+        )
+        _log_rejection(message)
+        raise PayloadTooLarge(message) from None
 
 
 def _parse(body: bytes) -> Delivery:
+    """Parse the body, or log and raise InvalidRequest.
+
+    MemberPress does not retry a delivery that got an HTTP error, so the log
+    line is the only trace of it. Only a key holder gets this far, and the
+    messages quote byte or line positions and at most 40 characters of the
+    event, never other contents of the body.
+    """
     # json.loads also accepts UTF-16 and UTF-32, but the body is stored as text
     # and hashed as sent, so only UTF-8 is accepted.
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InvalidRequest(
+        message = (
             f"webhook body is not UTF-8 text: {error.reason} at byte {error.start}"
-        ) from None
+        )
+        _log_rejection(message)
+        raise InvalidRequest(message) from None
 
     try:
         return parse_delivery(body)
     except InvalidPayload as error:
+        _log_rejection(str(error))
         raise InvalidRequest(str(error)) from None
 
 
