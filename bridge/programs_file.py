@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -345,15 +346,23 @@ def _read(path: Path) -> Any:
         raise InvalidRequest(
             f"{path}: cannot read the file: {error.strerror}"
         ) from None
+    kind = suffix[1:].upper()
     try:
         if suffix == ".toml":
             return tomllib.loads(data.decode("utf-8"))
         return json.loads(data)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidRequest(f"{path}: invalid {suffix[1:].upper()}: {error}") from None
+        raise InvalidRequest(f"{path}: invalid {kind}: {error}") from None
+    except ValueError:
+        # Both parsers call int(), which rejects literals longer than
+        # sys.get_int_max_str_digits().
+        raise InvalidRequest(
+            f"{path}: invalid {kind}: a number with too many digits "
+            f"(more than {sys.get_int_max_str_digits()})"
+        ) from None
     except RecursionError:
         raise InvalidRequest(
-            f"{path}: invalid {suffix[1:].upper()}: nested too deeply to parse"
+            f"{path}: invalid {kind}: nested too deeply to parse"
         ) from None
 
 

@@ -529,6 +529,24 @@ def test_description_too_long(backend, item, request, make_runtime, tmp_path):
     assert snapshot(runtime)["programs"] == []
 
 
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".json", '{"programs": [{"slug": "a", "title": "T", "memberships": [%s]}]}'),
+        (".toml", '[[programs]]\nslug = "a"\ntitle = "T"\nmemberships = [%s]\n'),
+    ],
+)
+def test_number_with_too_many_digits(runtime, tmp_path, suffix, text):
+    path = tmp_path / f"programs{suffix}"
+    path.write_text(text % ("9" * 5000), encoding="utf-8")
+
+    with pytest.raises(InvalidRequest) as caught:
+        load_programs_file(runtime, path)
+
+    assert "number with too many digits" in caught.value.message
+    assert "sys.set_int_max_str_digits" not in caught.value.message
+
+
 def test_missing_file(runtime, tmp_path):
     with pytest.raises(InvalidRequest, match="cannot read"):
         load_programs_file(runtime, tmp_path / "absent.toml")
