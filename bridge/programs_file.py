@@ -350,8 +350,13 @@ def _read(path: Path) -> Any:
     try:
         if suffix == ".toml":
             return tomllib.loads(data.decode("utf-8"))
-        return json.loads(data)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        return json.loads(data, object_pairs_hook=_object_without_duplicates)
+    except (
+        tomllib.TOMLDecodeError,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        _DuplicateKey,
+    ) as error:
         raise InvalidRequest(f"{path}: invalid {kind}: {error}") from None
     except ValueError:
         # Both parsers call int(), which rejects literals longer than
@@ -364,6 +369,20 @@ def _read(path: Path) -> Any:
         raise InvalidRequest(
             f"{path}: invalid {kind}: nested too deeply to parse"
         ) from None
+
+
+class _DuplicateKey(ValueError):
+    """Raised when a JSON object repeats a key, which TOML rejects too."""
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last value of a repeated key and drops the others.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"duplicate key {key!r} in an object")
+        result[key] = value
+    return result
 
 
 def _coach_details(runtime: Runtime, parsed: ProgramsFile) -> dict[int, _CoachInfo]:

@@ -547,6 +547,21 @@ def test_number_with_too_many_digits(runtime, tmp_path, suffix, text):
     assert "sys.set_int_max_str_digits" not in caught.value.message
 
 
+def test_json_duplicate_key_rejected(runtime, tmp_path):
+    path = tmp_path / "programs.json"
+    path.write_text(
+        '{"programs": [{"slug": "first", "slug": "second", "title": "T"}]}',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InvalidRequest) as caught:
+        load_programs_file(runtime, path)
+
+    assert "invalid JSON" in caught.value.message
+    assert "duplicate key 'slug'" in caught.value.message
+    assert snapshot(runtime)["programs"] == []
+
+
 def test_missing_file(runtime, tmp_path):
     with pytest.raises(InvalidRequest, match="cannot read"):
         load_programs_file(runtime, tmp_path / "absent.toml")
