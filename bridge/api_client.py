@@ -387,7 +387,7 @@ def summary_json(
 def enrollment_summaries(
     runtime: Runtime, actor: Actor, include_milestones: bool = False
 ) -> list[dict[str, Any]]:
-    """List the actor's own enrollments, active first, then by program title.
+    """List the actor's own active enrollments by program title.
 
     With ``include_milestones`` each summary also lists the program's
     milestones with their due dates and done flags, for the client page.
@@ -399,7 +399,8 @@ def enrollment_summaries(
         rows = session.execute(
             _enrollment_select()
             .where(Enrollment.wp_user_id == actor.wp_user_id)
-            .order_by(Enrollment.status, Program.title, Enrollment.id)
+            .where(Enrollment.status == EnrollmentStatus.ACTIVE)
+            .order_by(Program.title, Enrollment.id)
         ).all()
         contents = load_contents(session, [row[1].id for row in rows])
         ticks = load_ticks(session, [row[0].id for row in rows])

@@ -22,6 +22,7 @@ from bridge.models import (
     Coach,
     Cohort,
     Enrollment,
+    EnrollmentStatus,
     Habit,
     Milestone,
 )
@@ -82,12 +83,20 @@ def current_actor(runtime: Runtime, user_id: int) -> Actor:
 def can_see_enrollment(actor: Actor, enrollment: Enrollment) -> bool:
     """Return whether the actor may see an enrollment and everything under it.
 
-    Administrators see every enrollment and clients their own. A coach sees the
-    enrollments in the cohorts they lead now, so when a client moves to another
-    coach's cohort the first coach loses access. ``enrollment.cohort`` is read,
-    so the enrollment must be attached to a session or have its cohort loaded.
+    Administrators see every enrollment. Clients see their own while it is
+    active: after a refund, an expiry or an unenrollment the program leaves their
+    Coaching tab, and its data stays for coaches and administrators. A coach sees
+    the enrollments in the cohorts they lead now, so when a client moves to
+    another coach's cohort the first coach loses access. ``enrollment.cohort`` is
+    read, so the enrollment must be attached to a session or have its cohort
+    loaded.
     """
-    if actor.is_admin or enrollment.wp_user_id == actor.wp_user_id:
+    if actor.is_admin:
+        return True
+    if (
+        enrollment.wp_user_id == actor.wp_user_id
+        and enrollment.status is EnrollmentStatus.ACTIVE
+    ):
         return True
     return actor.is_coach and enrollment.cohort.coach_id == actor.coach_id
 
@@ -104,7 +113,10 @@ def visible_enrollments(actor: Actor) -> sa.ColumnElement[bool]:
     """
     if actor.is_admin:
         return sa.true()
-    own = Enrollment.wp_user_id == actor.wp_user_id
+    own = sa.and_(
+        Enrollment.wp_user_id == actor.wp_user_id,
+        Enrollment.status == EnrollmentStatus.ACTIVE,
+    )
     if not actor.is_coach:
         return own
     led_cohorts = sa.select(Cohort.id).where(Cohort.coach_id == actor.coach_id)

@@ -645,12 +645,21 @@ def test_habit_tick_malformed_date(site):
     assert "YYYY-MM-DD" in _error(response)["message"]
 
 
-def test_tick_inactive_enrollment_conflicts(site):
+def test_tick_inactive_enrollment_not_found(site):
     site.deactivate(site.cleo_strength)
     path = _tick_path(site, site.cleo_strength, site.milestone_first)
     response = site.call("PUT", path, site.cleo)
-    assert response.status_code == 409
-    assert _error(response)["code"] == "conflict"
+    assert response.status_code == 404
+    assert _error(response)["code"] == "not_found"
+
+
+def test_inactive_enrollment_leaves_client_list(site):
+    site.deactivate(site.cleo_strength)
+    listed = site.call("GET", "/api/v1/me/enrollments", site.cleo).get_json()
+    programs = [item["program_slug"] for item in listed["enrollments"]]
+    assert "strength" not in programs
+    detail = site.call("GET", f"/api/v1/enrollments/{site.cleo_strength}", site.cleo)
+    assert detail.status_code == 404
 
 
 def test_tick_writes_activity(site):

@@ -327,11 +327,13 @@ def test_moved_client_hidden_from_old_coach(site):
     assert _page(site, site.coach_ana, **query).status_code == 404
 
 
-def test_inactive_program_read_only(site):
+def test_inactive_program_hidden_from_client(site):
+    link = f"enrollment={site.cleo_strength}"
+    assert link in _html(site, site.cleo, view="enrollments")
     site.deactivate(site.cleo_strength)
-    html = _html(site, site.cleo, **_with_form(**_program_query(site)))
-    assert "Your access to this program has ended" in html
-    assert "<form" not in html
+    response = _page(site, site.cleo, **_with_form(**_program_query(site)))
+    assert response.status_code == 404
+    assert link not in _html(site, site.cleo, view="enrollments")
 
 
 # The messages view.

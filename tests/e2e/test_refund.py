@@ -1,8 +1,9 @@
-"""A refund ends the member's access to the program."""
+"""A refund ends the member's access: the program leaves the Coaching tab."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from tests.e2e.harness import PROGRAM_TITLE, Site, expect, log_in, save_screenshot
 
@@ -10,23 +11,22 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
-def test_refund_ends_program_access(page: Page, site: Site) -> None:
+def test_refund_removes_program(page: Page, site: Site) -> None:
     transaction = site.buy("eli")
-    site.refund(transaction)
     log_in(page, site, "eli", then=site.coaching_url())
+    programs = page.locator(".coachbridge-program").filter(has_text=PROGRAM_TITLE)
+    expect(programs).to_have_count(1)
+    program_link = programs.get_by_role("link", name=PROGRAM_TITLE)
+    program_url = urljoin(page.url, program_link.get_attribute("href"))
 
-    program = page.locator(".coachbridge-program").filter(has_text=PROGRAM_TITLE)
-    expect(program.locator(".coachbridge-badge")).to_have_text("Access ended")
-    program.get_by_role("link", name=PROGRAM_TITLE).click()
-
+    site.refund(transaction)
+    page.goto(site.coaching_url())
     content = page.locator(".coachbridge-client")
-    expect(content.locator(".coachbridge-notice")).to_contain_text(
-        "Your access to this program has ended."
-    )
-    boxes = content.locator("input[type=checkbox]")
-    expect(boxes.first).to_be_visible()
-    for index in range(boxes.count()):
-        expect(boxes.nth(index)).to_be_disabled()
+    expect(content).to_contain_text("You are not enrolled in a coaching program yet")
+    expect(programs).to_have_count(0)
     save_screenshot(
-        page, "coaching-access-ended", scroll_to=page.locator(".mp_wrapper")
+        page, "coaching-after-refund", scroll_to=page.locator(".mp_wrapper")
     )
+
+    page.goto(program_url)
+    expect(page.get_by_text("This coaching page was not found.")).to_be_visible()
