@@ -586,11 +586,11 @@ coachbridge_test(
 );
 
 coachbridge_test(
-	'account tab disables caching',
+	'account tab disables caching and loads its assets',
 	function () {
 		$_GET['action'] = 'coaching';
 		Coachbridge_Account::prepare_tab();
-		coachbridge_assert_same( array( 'nocache_headers', 'wp_enqueue_script:coachbridge', 'wp_localize_script:coachbridgeSettings' ), $GLOBALS['coachbridge_test_calls'], 'calls' );
+		coachbridge_assert_same( array( 'nocache_headers', 'wp_enqueue_script:coachbridge', 'wp_localize_script:coachbridgeSettings', 'wp_enqueue_style:coachbridge-tab' ), $GLOBALS['coachbridge_test_calls'], 'calls' );
 	}
 );
 

@@ -388,6 +388,10 @@ function wp_enqueue_script( $handle ) {
 	coachbridge_test_record( 'wp_enqueue_script:' . $handle );
 }
 
+function wp_enqueue_style( $handle, $src = '', $deps = array(), $ver = false ) {
+	coachbridge_test_record( 'wp_enqueue_style:' . $handle );
+}
+
 function wp_localize_script( $handle, $name, $data ) {
 	coachbridge_test_record( 'wp_localize_script:' . $name );
 }

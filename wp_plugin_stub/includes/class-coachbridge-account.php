@@ -88,7 +88,7 @@ final class Coachbridge_Account {
 	}
 
 	/**
-	 * Sends no-cache headers and loads the tab's script when the tab is shown.
+	 * Sends no-cache headers and loads the tab's script and styles when the tab is shown.
 	 *
 	 * The tab contains one member's progress, so no page cache may keep it.
 	 */
@@ -98,6 +98,12 @@ final class Coachbridge_Account {
 		}
 		nocache_headers();
 		Coachbridge_Proxy::enqueue_script();
+		wp_enqueue_style(
+			'coachbridge-tab',
+			plugins_url( 'assets/coachbridge.css', COACHBRIDGE_PLUGIN_FILE ),
+			array(),
+			COACHBRIDGE_VERSION
+		);
 	}
 
 	/**
