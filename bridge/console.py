@@ -436,7 +436,7 @@ def _sorted_select(
 
     Only the enrollments are read, and the program joined only when it is the
     sort key. Joined to cohorts and coaches, MariaDB joined every matching row
-    before sorting: with the data of bench/console.py (45,000 active clients in
+    before sorting: with the data of bench/console.py (45,001 active clients in
     the program, MariaDB 10.11, two shared cores) a page took about 160 ms
     instead of 45 ms. The few cohorts on a page are read by _cohort_labels.
     """
