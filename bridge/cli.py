@@ -230,6 +230,12 @@ def _require_demo_folder(workdir: Path) -> None:
     """Raise unless ``workdir`` is missing or contains only files of a demo."""
     if not workdir.exists():
         return
+    if Path.cwd().resolve().is_relative_to(workdir.resolve()):
+        raise CoachbridgeError(
+            f"--dir {workdir} is the working directory or contains it. The demo "
+            "deletes and recreates its folder, so give another one, such as "
+            "coachbridge-demo"
+        )
     if workdir.is_symlink():
         raise CoachbridgeError(
             f"--dir {workdir} is a symbolic link. The demo deletes and recreates "

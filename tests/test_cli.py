@@ -291,3 +291,21 @@ def test_commands_print_no_alembic_chatter(site):
     assert "state database at revision" in upgraded.stdout
     assert "alembic" not in upgraded.stderr
     assert listed.stderr == ""
+
+
+def test_demo_rejects_the_working_directory(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+
+    result = subprocess.run(
+        [COMMAND, "demo", "--once", "--port", "0", "--dir", "."],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=120,
+    )
+
+    assert result.returncode == 2
+    assert "working directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert folder.is_dir()
