@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 # the address is not on this host, or the port needs privileges.
 LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 # The WordPress tables that the reader queries.
-WORDPRESS_TABLES_READ = ("users", "usermeta", "options", "posts", "transactions")
-
 # The files that 'coachbridge demo' writes into its folder, SQLite's side files
 # included. The demo deletes its folder on every run, so it rejects a folder
 # that contains anything else.
@@ -279,11 +277,7 @@ def _require_wordpress_tables(runtime: Runtime) -> None:
     Raises WordPressUnavailable when the WordPress database cannot be reached.
     """
     reader = runtime.wordpress
-    reader.ping()
-    names = [getattr(reader.tables, table).name for table in WORDPRESS_TABLES_READ]
-    with reader.engine.connect() as connection:
-        inspector = sa.inspect(connection)
-        missing = [name for name in names if not inspector.has_table(name)]
+    missing = reader.missing_tables()
     if missing:
         raise ConfigError(
             f"WordPress tables not found: {', '.join(missing)}. Set "

@@ -143,7 +143,6 @@ class ServerSection(_Section):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8765
-    public_url: str | None = None
 
 
 class LoggingSection(_Section):

@@ -318,8 +318,6 @@ def print_summary(
     echo("enrollments by program and cohort:")
     for program, cohort, status, count in _enrollment_counts(runtime):
         echo(f"  {program} / {cohort}: {count} {status}")
-    echo(f"serving on {base_url} (GET /healthz)")
-    echo(f"preview: {base_url}/preview (act as any demo user in a browser)")
 
 
 def _pairs(values: dict) -> str:
@@ -345,6 +343,8 @@ def serve_until_stopped(runtime: Runtime, base_url: str) -> None:
     from bridge.scheduler import start_scheduler
 
     scheduler = start_scheduler(runtime)
+    click.echo(f"serving on {base_url} (GET /healthz)")
+    click.echo(f"preview: {base_url}/preview (act as any demo user in a browser)")
     click.echo("press Ctrl-C to stop")
     try:
         while True:

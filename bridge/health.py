@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from bridge.app import get_runtime
 from bridge.inbox import InboxStats, inbox_stats
 from bridge.runtime import Runtime
+from sync.reader import WordPressReader
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def check_health(
     state = executor.submit(_check_state, runtime)
     wordpress = None
     if runtime.wordpress_reader is not None:
-        wordpress = executor.submit(runtime.wordpress_reader.ping)
+        wordpress = executor.submit(_check_wordpress, runtime.wordpress_reader)
     # A check that times out keeps running in its thread until the driver's own
     # timeout ends it, but the response does not wait for it.
     executor.shutdown(wait=False)
@@ -61,6 +62,16 @@ def check_health(
         _add_check(report, "wordpress_db", wordpress_error)
     report["inbox"] = _inbox_figures(stats)
     return report
+
+
+class MissingTables(Exception):
+    """Raised when the WordPress database lacks a table, as with a wrong prefix."""
+
+
+def _check_wordpress(reader: WordPressReader) -> None:
+    missing = reader.missing_tables()
+    if missing:
+        raise MissingTables(", ".join(missing))
 
 
 def _check_state(runtime: Runtime) -> InboxStats:

@@ -31,6 +31,10 @@ _TRIAL_STATUS = "confirmed"
 _TRIAL_TXN_TYPE = "subscription_confirmation"
 
 
+# Tables that the reader queries, by their attribute on WordPressTables.
+TABLES_READ = ("users", "usermeta", "options", "posts", "transactions")
+
+
 class WordPressUnavailable(Exception):
     """Error raised when the WordPress database cannot be reached.
 
@@ -126,6 +130,17 @@ class WordPressReader:
         """Run ``SELECT 1`` and raise WordPressUnavailable if the server is down."""
         with self._connect() as connection:
             connection.execute(sa.text("SELECT 1"))
+
+    def missing_tables(self) -> list[str]:
+        """Return the names of the tables read here that the database lacks.
+
+        A wrong table prefix, or a site without MemberPress, shows up here.
+        Raises WordPressUnavailable when the server is down.
+        """
+        names = [getattr(self.tables, table).name for table in TABLES_READ]
+        with self._connect() as connection:
+            inspector = sa.inspect(connection)
+            return [name for name in names if not inspector.has_table(name)]
 
     def user(self, user_id: int) -> WPUser | None:
         """Return one user, or None when no user has that id."""

@@ -13,6 +13,7 @@ from bridge.db import Database, create_wordpress_engine
 from bridge.health import check_health
 from bridge.models import InboxEntry, InboxStatus
 from sync.reader import WordPressReader
+from tests.wpsite import WordPressSite
 
 START = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC)
 # Nothing listens on port 1, so connecting fails at once.
@@ -22,7 +23,9 @@ CLOSED_PORT_URL = "mysql+pymysql://wp:s3cret-password@127.0.0.1:1/wordpress"
 @pytest.fixture
 def runtime(make_runtime, tmp_path):
     wordpress_url = f"sqlite:///{tmp_path}/wordpress.sqlite3"
-    return make_runtime(wordpress_url=wordpress_url, clock=lambda: START)
+    runtime = make_runtime(wordpress_url=wordpress_url, clock=lambda: START)
+    WordPressSite(runtime.wordpress.engine).create_schema()
+    return runtime
 
 
 @pytest.fixture
@@ -121,3 +124,15 @@ def test_slow_database_times_out(runtime, monkeypatch):
     assert report["status"] == "unavailable"
     assert report["state_db_error"] == "TimeoutError"
     assert report["wordpress_db"] == "ok"
+
+
+def test_wrong_table_prefix_is_unhealthy(make_runtime, tmp_path):
+    wordpress_url = f"sqlite:///{tmp_path}/wordpress.sqlite3"
+    WordPressSite(sa.create_engine(wordpress_url), prefix="wp_").create_schema()
+    runtime = make_runtime(wordpress_url=wordpress_url, table_prefix="wpx_")
+    response = create_app(runtime=runtime).test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json["wordpress_db"] == "unavailable"
+    assert response.json["wordpress_db_error"] == "MissingTables"
+    assert response.json["state_db"] == "ok"

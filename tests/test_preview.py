@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from bridge import demo, scheduler
 from bridge.app import create_app
 from bridge.cli import cli
 from bridge.models import HabitTick, Message, MilestoneTick
@@ -68,12 +69,33 @@ def test_register_needs_demo(make_runtime):
         register_preview(app)
 
 
-def test_demo_prints_preview_url(tmp_path):
+def test_demo_once_promises_no_server(tmp_path):
     result = CliRunner().invoke(
         cli, ["demo", "--once", "--port", "0", "--dir", str(tmp_path / "demo")]
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"preview: http://127\.0\.0\.1:\d+/preview ", result.output)
+    assert "serving on" not in result.output
+    assert "preview:" not in result.output
+
+
+def test_demo_server_prints_preview_url(make_runtime, monkeypatch, capsys):
+    class Scheduler:
+        stopped = False
+
+        def shutdown(self) -> None:
+            Scheduler.stopped = True
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scheduler, "start_scheduler", lambda runtime: Scheduler())
+    monkeypatch.setattr(demo.time, "sleep", interrupt)
+    demo.serve_until_stopped(make_runtime(), "http://127.0.0.1:8765")
+
+    output = capsys.readouterr().out
+    assert "serving on http://127.0.0.1:8765 " in output
+    assert re.search(r"preview: http://127\.0\.0\.1:8765/preview ", output)
+    assert Scheduler.stopped
 
 
 def test_loopback_only(site):
