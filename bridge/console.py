@@ -2077,6 +2077,7 @@ def add_client(
         enrollment.cohort_id = cohort.id
         enrollment.status = EnrollmentStatus.ACTIVE
         enrollment.enrolled_by_hand = True
+        enrollment.unenrolled_by_hand = False
         enrollment.deactivated_at = None
         session.flush()
 
@@ -2167,17 +2168,17 @@ class UnenrollResult:
     """An unenrolled enrollment and the memberships that still grant its program."""
 
     enrollment: EnrollmentInfo
-    # Membership ids whose access would resume the enrollment at the next
-    # reconcile, or None when WordPress could not be read.
+    # Membership ids that still grant the program, or None when WordPress
+    # could not be read.
     granting_memberships: list[int] | None
 
 
 def unenroll(runtime: Runtime, actor: Actor, enrollment_id: int) -> UnenrollResult:
     """Make an active enrollment inactive, keeping its data, with activity.
 
-    NOTE: a membership that still grants the program resumes the enrollment at
-    the next reconcile. The result lists such memberships so that the caller
-    can say so; ending the membership in MemberPress keeps the client out.
+    The sync leaves the enrollment inactive from then on, even while a
+    membership grants the program, until an administrator adds the client
+    again. The result lists such memberships, which MemberPress may still bill.
     """
     _require_enrollment_change(runtime, actor, enrollment_id, "unenroll clients")
     now = naive_utc(runtime.now())
@@ -2187,6 +2188,7 @@ def unenroll(runtime: Runtime, actor: Actor, enrollment_id: int) -> UnenrollResu
         if enrollment.status != EnrollmentStatus.ACTIVE:
             raise Conflict(f"enrollment {enrollment_id} is already inactive")
         enrollment.status = EnrollmentStatus.INACTIVE
+        enrollment.unenrolled_by_hand = True
         enrollment.deactivated_at = now
         activity.record(
             session,

@@ -404,6 +404,7 @@ def as_existing(enrollment: Enrollment) -> ExistingEnrollment:
         program_id=enrollment.program_id,
         active=enrollment.status == EnrollmentStatus.ACTIVE,
         enrolled_by_hand=enrollment.enrolled_by_hand,
+        unenrolled_by_hand=enrollment.unenrolled_by_hand,
         membership_id=enrollment.membership_id,
         transaction_id=enrollment.transaction_id,
     )

@@ -237,6 +237,12 @@ class Enrollment(Base):
     membership_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     transaction_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     enrolled_by_hand: Mapped[bool] = mapped_column(default=False)
+    # Set when an administrator unenrolls the client: the sync then leaves the
+    # enrollment inactive even while a membership grants the program, until an
+    # administrator adds the client again.
+    unenrolled_by_hand: Mapped[bool] = mapped_column(
+        default=False, server_default=sa.false()
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[dt.datetime | None]

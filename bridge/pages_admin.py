@@ -597,14 +597,14 @@ def _client_unenroll(runtime: Runtime, actor: Actor, fields: Fields) -> FormOutc
 
 
 def unenroll_message(program_title: str, granting: list[int] | None) -> str:
-    """Say that a client was unenrolled, and whether a membership will resume them."""
+    """Say that a client was unenrolled, and whether a membership still grants it."""
     message = f"Unenrolled from {program_title}; their data is kept."
     if granting:
         listed = ", ".join(str(m) for m in granting)
         message += (
-            f" Their MemberPress membership {listed} still grants this program, so "
-            "the next sync will enroll them again: end that membership in "
-            "MemberPress to keep them out."
+            f" Their MemberPress membership {listed} still grants this program: "
+            "the sync will not enroll them again, but MemberPress may still bill "
+            "them for it."
         )
     elif granting is None:
         message += (

@@ -332,6 +332,7 @@ def _as_existing(row: Any) -> ExistingEnrollment:
         program_id=row.program_id,
         active=row.status == EnrollmentStatus.ACTIVE,
         enrolled_by_hand=row.enrolled_by_hand,
+        unenrolled_by_hand=row.unenrolled_by_hand,
         membership_id=row.membership_id,
         transaction_id=row.transaction_id,
     )
@@ -425,6 +426,7 @@ def _enrollment_row(run: _Run, create: _Create, cohort: Any) -> dict[str, Any]:
         "membership_id": create.grant.membership_id,
         "transaction_id": create.grant.transaction_id,
         "enrolled_by_hand": False,
+        "unenrolled_by_hand": False,
     }
 
 

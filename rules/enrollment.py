@@ -39,6 +39,7 @@ class ExistingEnrollment:
     program_id: int
     active: bool
     enrolled_by_hand: bool = False
+    unenrolled_by_hand: bool = False
     membership_id: int | None = None
     transaction_id: int | None = None
 
@@ -114,6 +115,10 @@ def _decide(
         return PlannedChange(program_id, Action.KEEP)
 
     if not enrollment.active:
+        # An administrator's unenrollment outlasts the membership that granted
+        # the program; only adding the client again by hand undoes it.
+        if enrollment.unenrolled_by_hand:
+            return PlannedChange(program_id, Action.KEEP)
         return PlannedChange(program_id, Action.RESUME, grant)
     if enrollment.enrolled_by_hand or _records(enrollment, grant):
         return PlannedChange(program_id, Action.KEEP)

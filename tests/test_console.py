@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from bridge import activity, console
 from bridge.auth import Actor, current_actor
+from bridge.enrollment import reconcile_member
 from bridge.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from bridge.models import (
     Activity,
@@ -1252,6 +1253,26 @@ def test_unenroll_reports_granting_membership(site):
         site.runtime, site.actor(site.admin), site.enrollment_cleo
     )
     assert result.granting_memberships == [site.membership]
+
+
+def test_unenroll_outlasts_granting_membership(site):
+    site.wordpress.add_transaction(site.cleo, site.membership)
+    admin = site.actor(site.admin)
+    console.unenroll(site.runtime, admin, site.enrollment_cleo)
+
+    reconcile_member(site.runtime, site.cleo)
+    assert _status(site, site.enrollment_cleo) == EnrollmentStatus.INACTIVE
+
+    with site.runtime.db.session() as session:
+        cohort_id = session.get(Enrollment, site.enrollment_cleo).cohort_id
+    console.add_client(site.runtime, admin, site.cleo, cohort_id)
+    reconcile_member(site.runtime, site.cleo)
+    assert _status(site, site.enrollment_cleo) == EnrollmentStatus.ACTIVE
+
+
+def _status(site, enrollment_id: int) -> EnrollmentStatus:
+    with site.runtime.db.session() as session:
+        return session.get(Enrollment, enrollment_id).status
 
 
 def test_coach_client_changes(site):

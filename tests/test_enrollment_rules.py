@@ -139,3 +139,19 @@ def test_changes_ordered_by_program():
     plan = plan_enrollments([Grant(200, 1)], PROGRAMS_BY_MEMBERSHIP, existing)
 
     assert [change.program_id for change in plan.changes] == [1, 2, 3]
+
+
+def test_unenrolled_by_hand_stays_out():
+    existing = {
+        1: ExistingEnrollment(program_id=1, active=False, unenrolled_by_hand=True)
+    }
+    plan = plan_enrollments([Grant(100, 7)], PROGRAMS_BY_MEMBERSHIP, existing)
+
+    assert actions(plan) == {1: Action.KEEP}
+
+
+def test_inactive_with_grant_resumes():
+    existing = {1: ExistingEnrollment(program_id=1, active=False)}
+    plan = plan_enrollments([Grant(100, 7)], PROGRAMS_BY_MEMBERSHIP, existing)
+
+    assert actions(plan) == {1: Action.RESUME}
