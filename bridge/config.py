@@ -80,7 +80,7 @@ def _check_state_database_url(value: str) -> str:
 
 
 class StateSection(_Section):
-    """Where coachbridge keeps its own tables."""
+    """The state database: coachbridge's own tables."""
 
     database_url: str = "sqlite:///coachbridge.sqlite3"
 

@@ -1,10 +1,11 @@
 """``coachbridge demo``: a whole coaching site on a laptop, with no configuration.
 
-The demo builds a WordPress-shaped SQLite database of a small site (memberships,
-about 200 members with complete, refunded, expired, lifetime and trial
-transactions), loads two sample programs with cohorts and coaches, posts sample
-webhooks through the real HTTP endpoint, runs a full reconcile and prints what
-happened. Then it keeps serving on 127.0.0.1 until stopped, unless ``once``.
+The demo builds a WordPress-shaped SQLite database of a small site: four
+memberships and about 200 members with complete, refunded, expired, lifetime
+and trial transactions. It loads two sample programs with cohorts and coaches,
+posts sample webhooks through the real HTTP endpoint, runs a full reconcile and
+prints what happened. Then it keeps serving on 127.0.0.1 until stopped, unless
+``once``.
 """
 
 from __future__ import annotations
