@@ -353,3 +353,9 @@ def test_script_copies_identical():
     plugin = ROOT / "wp_plugin_stub" / "assets" / "coachbridge.js"
     preview = ROOT / "bridge" / "static" / "coachbridge.js"
     assert preview.read_bytes() == plugin.read_bytes()
+
+
+def test_tab_stylesheet_copies_identical():
+    plugin = ROOT / "wp_plugin_stub" / "assets" / "coachbridge.css"
+    preview = ROOT / "bridge" / "static" / "coachbridge-tab.css"
+    assert preview.read_bytes() == plugin.read_bytes()
