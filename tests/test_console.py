@@ -1,4 +1,4 @@
-"""Tests of the console's queries and changes (bridge/console.py).
+"""Tests of the console's queries and changes (the bridge/console package).
 
 The site has a WordPress database with an administrator, two coaches and
 clients whose names need quoting and escaping, and a state database with two
