@@ -31,7 +31,8 @@ final class Coachbridge_Proxy {
 	 * Returns the requests the proxy forwards, as pairs of method and path pattern.
 	 *
 	 * These are all the client writes of bridge's API: ticks and messages.
-	 * TODO: add the admin and coach write paths here when bridge's admin API exists.
+	 * The Coaching menu's forms post to admin-post.php instead, see
+	 * Coachbridge_Admin_Forms.
 	 *
 	 * @return array<int, array{0: string, 1: string}>
 	 */
