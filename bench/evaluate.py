@@ -22,10 +22,11 @@ Then, in one run:
 2. ``evaluate_all`` for the timed date, which rewrites nearly every state row
    because due counts grow each day (``evaluate_all``);
 3. ``evaluate_all`` again on the same date, which finds nothing to write;
-4. a naive loop for the next date over a sample of enrollments: per enrollment
-   one query for it, one each for its program's milestones and habits and its
-   milestone ticks, one per habit for that habit's ticks, the reference rule,
-   and a commit. The time for all enrollments is extrapolated from the sample.
+4. a naive loop for the next date over a sample of enrollments. Per
+   enrollment it runs one query for the enrollment and one each for its
+   program's milestones, habits and milestone ticks. Then it runs one query per
+   habit for that habit's ticks, applies the reference rule and commits. The
+   time for all enrollments is extrapolated from the sample.
 
 Usage::
 

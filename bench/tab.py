@@ -1,9 +1,9 @@
 """Time the Coaching tab and the enrollment list of one client on MariaDB.
 
 Builds a WordPress database and a state database with 10,000 enrolled clients
-in five programs, each with its first milestone and about 80% of the past days
-of a daily habit ticked, and one more client enrolled in all five programs
-with a conversation of 20 messages. Then sends signed requests
+in five programs. Each client has ticked their first milestone and about 80% of
+the past days of a daily habit. One more client is enrolled in all five
+programs and has a conversation of 20 messages. Then sends signed requests
 through the Flask test client, as the plugin would, for that client:
 ``GET /pages/client`` (the tab's default view) and ``GET /api/v1/me/enrollments``.
 Each is sent a few times to warm up and then timed N times.

@@ -35,7 +35,7 @@ DEMO_FILES = frozenset(
 
 
 class _State:
-    """What the group passes to its commands: the config path, read lazily."""
+    """Shared state of the command group: the config path, read lazily."""
 
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path

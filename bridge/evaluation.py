@@ -70,7 +70,7 @@ BATCH_SIZE = 2000
 # Batches in flight on MariaDB: the server runs each query on one core, so a
 # second batch keeps both cores of a small server busy.
 WORKERS = 2
-# Tick dates are grouped by day number modulo this, as the module docstring says.
+# Tick dates are grouped by day number modulo this; the module docstring explains why.
 RESIDUE_MODULUS = 42
 ALL_RESIDUES = (1 << RESIDUE_MODULUS) - 1
 # Habits whose ticks are decided from their first and last dates alone.

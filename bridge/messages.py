@@ -6,7 +6,7 @@ enrollments in programs with messaging enabled only:
 - one is the coach of a cohort the other is enrolled in;
 - both are clients of the same program.
 
-Nobody may start a conversation or send a message while
+No user may start a conversation or send a message while
 ``coaching.messaging_enabled`` is false. Existing conversations stay readable by
 their two participants, and only by them, whatever their roles: another user's
 conversation is reported as not found, as bridge.auth does for other objects.

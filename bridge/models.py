@@ -352,7 +352,7 @@ class InboxEntry(Base):
     )
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # A worker that claimed the entry holds it until this instant.
+    # A worker that claimed the entry keeps its lease until this instant.
     lease_until: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     processed_at: Mapped[dt.datetime | None]

@@ -439,8 +439,8 @@ Fields = Mapping[str, "str | list[str]"]
 def form_submission(form_name: str) -> Response:
     """Apply a console form that the plugin forwarded with its fields as strings.
 
-    The answer is JSON: a notice and the wp-admin page to return to, or the
-    usual error body.
+    The response is JSON: a notice and the wp-admin page to return to, or
+    the usual error body.
     """
     runtime, actor = acting()
     outcome = submit_form(runtime, actor, form_name, form_fields(request_json()))

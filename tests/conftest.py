@@ -3,7 +3,7 @@
 MariaDB tests carry the ``mariadb`` marker. They use the server named by
 ``COACHBRIDGE_TEST_MYSQL_URL`` (default ``mysql+pymysql://root@127.0.0.1:3306``),
 create a fresh database for each test and drop it afterwards. When no server
-answers they are skipped with the reason shown, except under CI (``CI=true``),
+responds they are skipped with the reason shown, except under CI (``CI=true``),
 where an unreachable server fails the run instead of hiding the tests.
 """
 

@@ -35,7 +35,8 @@ EntryModel = TypeVar("EntryModel", bound=BaseModel)
 
 # The bodies below are checked exactly as bridge/openapi/admin.json describes
 # them, so that a request is rejected with 400 if and only if the document
-# calls it invalid. Rules that depend on stored data answer 404 or 409.
+# calls it invalid. Rules that depend on stored data are rejected with 404
+# or 409 instead.
 MAX_ID = 2**63 - 1
 # Limits that keep dates computed from a program inside the calendar.
 MAX_DURATION_AMOUNT = 10_000
@@ -43,7 +44,7 @@ MAX_DAYS = 36_500
 MAX_CAPACITY = 1_000_000
 MAX_DESCRIPTION_LENGTH = 10_000
 # The characters that str.strip() removes. A title may not start or end with
-# one, so it is stored as sent, and its length limit means what it says.
+# one, so it is stored as sent and its length limit counts the stored text.
 WHITESPACE = (
     r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
     r"\u205f\u3000"
