@@ -349,6 +349,7 @@ def _create_enrollments(
         return
 
     cohorts = _lock_open_cohorts(session, {create.program_id for create in creates})
+    creates = _not_enrolled_since(session, creates)
     seats = _seat_counter(session, cohorts)
     placed: list[tuple[_Create, Any]] = []
     waiting: list[_Create] = []
@@ -363,6 +364,24 @@ def _create_enrollments(
     _note_waiting(session, run, span, waiting)
     counts.enrolled += len(placed)
     counts.waiting_for_cohort += len(waiting)
+
+
+def _not_enrolled_since(session: Session, creates: Sequence[_Create]) -> list[_Create]:
+    """Drop the members that another transaction enrolled since the span was read.
+
+    Every automatic enrollment locks its program's open cohorts first, as this
+    batch has just done, so a member enrolled by a webhook while the batch was
+    planning is visible now and no longer collides at the insert.
+    """
+    query = sa.select(ENROLLMENTS.c.wp_user_id, ENROLLMENTS.c.program_id).where(
+        ENROLLMENTS.c.wp_user_id.in_({create.wp_user_id for create in creates})
+    )
+    enrolled = {tuple(row) for row in session.execute(query)}
+    return [
+        create
+        for create in creates
+        if (create.wp_user_id, create.program_id) not in enrolled
+    ]
 
 
 def _lock_open_cohorts(session: Session, program_ids: Iterable[int]) -> dict[int, Any]:
