@@ -13,7 +13,9 @@ five habits of each program make about 2.4 due dates a day:
 
 About 60% of the due dates before the timed date are ticked, chosen by a hash
 of the ids and the date, and about 70% of the milestones due before it. The
-server generates the ticks (INSERT ... SELECT over MariaDB's SEQUENCE engine).
+server generates the ticks (INSERT ... SELECT over MariaDB's SEQUENCE engine),
+then their per-habit summaries (``bridge.tick_summaries.rebuild``), which the
+ticks through bridge would have kept current.
 
 Then, in one run:
 
@@ -54,6 +56,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bridge import tick_summaries  # noqa: E402
 from bridge.config import config_from_mapping  # noqa: E402
 from bridge.db import Database  # noqa: E402
 from bridge.evaluation import (  # noqa: E402
@@ -176,6 +179,7 @@ def _build(engine: sa.Engine, enrollments: int) -> None:
         last = min(first + BUILD_CHUNK - 1, enrollments)
         with engine.begin() as connection:
             connection.execute(sa.text(_HABIT_TICKS_SQL), _tick_params(first, last))
+            tick_summaries.rebuild(connection, first, last)
     with engine.begin() as connection:
         connection.execute(sa.text(_MILESTONE_TICKS_SQL), _tick_params(1, enrollments))
 

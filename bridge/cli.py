@@ -157,6 +157,26 @@ def upgrade(state: _State) -> None:
     runtime.close()
 
 
+@db.command("rebuild-summaries")
+@pass_state
+def rebuild_summaries(state: _State) -> None:
+    """Recompute the habit tick summaries from the ticks.
+
+    The nightly evaluation reads these summaries, which every tick through
+    bridge keeps current. Run this after changing habit_ticks by other means.
+    """
+    from bridge.tick_summaries import rebuild_all
+
+    runtime = state.runtime()
+    _require_schema(runtime)
+    try:
+        written = rebuild_all(runtime)
+    except sa.exc.DBAPIError as error:
+        raise _state_database_error(runtime, error) from None
+    click.echo(f"rebuilt {written} habit tick summaries")
+    runtime.close()
+
+
 @cli.group()
 def programs() -> None:
     """Manage coaching programs."""

@@ -7,23 +7,25 @@ query and evaluates each range in one transaction with a fixed number of
 queries, two ranges at a time on MariaDB:
 
 - the range's enrollments, read and locked (FOR UPDATE), so that a concurrent
-  tick waits instead of being overwritten with older state;
-- the range's milestone ticks;
-- habit tick aggregates up to today, one text row per enrollment with, for each
-  habit, the tick count, the first and last day numbers and the set of day
-  numbers modulo 42;
-- the latest closed tick of habits that were also ticked today, which are few
-  just after midnight;
-- the ticks of the few enrollments whose aggregates cannot be verified, which
+  tick waits instead of being overwritten with older state. Each row also has
+  the enrollment's ticked milestone ids and its habit tick summaries
+  (``bridge.tick_summaries``) as text: for each ticked habit, the tick count,
+  the first, last and previous ticked day numbers and the set of day numbers
+  modulo 42;
+- the ticks of the few enrollments whose summaries cannot be verified, which
   are then evaluated with the reference rule.
 
+It never reads the tick rows of a verified enrollment, so its cost grows with
+the number of enrollments and habits, not with the length of their history.
+
 Due-date counts, windows and off-track cutoffs come from
-``rules.schedules.HabitTimeline``, once per habit and start date. An aggregate
-is used only when it proves that every tick in it is a due date: its first and
-last dates lie in the habit's window and every day number modulo 42 falls on
-the schedule. 42 = 2 * 3 * 7, so this decides weekdays and intervals of 1, 2,
-3, 6, 7, 14, 21 and 42 days. Other intervals are decided only for habits with
-at most two ticks, and the rest falls back to the reference rule.
+``rules.schedules.HabitTimeline``, once per habit and start date. A summary is
+used only when it proves that every tick in it is a due date up to today: its
+first and last dates lie in the habit's window and before tomorrow, and every
+day number modulo 42 falls on the schedule. 42 = 2 * 3 * 7, so this decides
+weekdays and intervals of 1, 2, 3, 6, 7, 14, 21 and 42 days. Other intervals
+are decided only for habits with at most two ticks, and the rest falls back to
+the reference rule. Day numbers are those of ``date.toordinal()``.
 
 Changed state is written with one UPDATE per range through a temporary table.
 Each transition (off_track, back_on_track, program_completed) becomes one
@@ -45,7 +47,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bridge import activity
+from bridge import activity, tick_summaries
 from bridge.models import (
     ActivityType,
     Cohort,
@@ -53,6 +55,7 @@ from bridge.models import (
     EnrollmentStatus,
     Habit,
     HabitTick,
+    HabitTickSummary,
     Milestone,
     MilestoneTick,
     Program,
@@ -64,14 +67,15 @@ from rules.schedules import HabitSchedule, HabitTimeline, ScheduleKind
 
 log = logging.getLogger(__name__)
 
+# Rows per INSERT into the staging table.
+STAGING_ROWS_PER_INSERT = 1000
 # Enrollments per batch. Each batch is one transaction whose row locks delay
 # ticks of those enrollments, so batches stay small.
 BATCH_SIZE = 2000
 # Batches in flight on MariaDB: the server runs each query on one core, so a
 # second batch keeps both cores of a small server busy.
 WORKERS = 2
-# Tick dates are grouped by day number modulo this; the module docstring explains why.
-RESIDUE_MODULUS = 42
+RESIDUE_MODULUS = tick_summaries.RESIDUE_MODULUS
 ALL_RESIDUES = (1 << RESIDUE_MODULUS) - 1
 # Habits whose ticks are decided from their first and last dates alone.
 MAX_TICKS_DECIDED_BY_ENDS = 2
@@ -79,10 +83,7 @@ MAX_TICKS_DECIDED_BY_ENDS = 2
 ENROLLMENTS = Enrollment.__table__
 HABIT_TICKS = HabitTick.__table__
 MILESTONE_TICKS = MilestoneTick.__table__
-
-# Day numbers in SQL: MariaDB's TO_DAYS and SQLite's whole Julian day number
-# both count whole days, offset from Python's date.toordinal() by these amounts.
-_DAY_NUMBER_OFFSETS = {"mysql": 365, "mariadb": 365, "sqlite": 1_721_424}
+SUMMARIES = HabitTickSummary.__table__
 
 STATE_COLUMNS = (
     "off_track",
@@ -132,6 +133,10 @@ class EvaluationState:
     def columns(self) -> dict[str, Any]:
         """Return the state as column values, without copying them."""
         return {name: getattr(self, name) for name in STATE_COLUMNS}
+
+    def values(self) -> tuple[Any, ...]:
+        """Return the values in the order of ``STATE_COLUMNS``, without copying."""
+        return tuple(getattr(self, name) for name in STATE_COLUMNS)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready values, dates in ISO format."""
@@ -447,10 +452,10 @@ def habit_schedule(habit: Habit) -> HabitSchedule:
 class HabitFacts:
     """One habit on one client's calendar on one site date, as day numbers.
 
-    Day numbers use the database's numbering (``_day_number``). ``cutoff`` is the
-    earliest of the last ``threshold`` closed due dates, or None when fewer have
-    closed. ``allowed_residues`` has bit r set when a day number that is r modulo
-    42 can be a due date, or is None when that does not decide it.
+    Day numbers are those of ``date.toordinal()``. ``cutoff`` is the earliest
+    of the last ``threshold`` closed due dates, or None when fewer have closed.
+    ``allowed_residues`` has bit r set when a day number that is r modulo 42 can
+    be a due date, or is None when that does not decide it.
     """
 
     timeline: HabitTimeline
@@ -460,10 +465,9 @@ class HabitFacts:
     closed_due: int
     last_due: dt.date | None
     allowed_residues: int | None
-    offset: int
 
     def covers(self, count: int, first: int, last: int, residues: int) -> bool:
-        """Tell whether every tick of an aggregate is provably a due date."""
+        """Tell whether every tick of a summary is provably a due date."""
         if first < self.first or last >= self.end:
             return False
         if self.allowed_residues is not None:
@@ -473,36 +477,30 @@ class HabitFacts:
         return self._is_due(first) and self._is_due(last)
 
     def _is_due(self, day_number: int) -> bool:
-        day = dt.date.fromordinal(day_number - self.offset)
-        return self.timeline.is_due(day)
+        return self.timeline.is_due(dt.date.fromordinal(day_number))
 
 
 def habit_facts(
-    schedule: HabitSchedule,
-    start_date: dt.date,
-    today: dt.date,
-    threshold: int,
-    offset: int,
+    schedule: HabitSchedule, start_date: dt.date, today: dt.date, threshold: int
 ) -> HabitFacts:
     """Compute a habit's window, cutoff and due-date counts for one start date."""
     timeline = HabitTimeline.for_client(schedule, start_date)
     latest_closed = timeline.latest_due_dates_before(today, threshold)
     cutoff = None
     if len(latest_closed) == threshold:
-        cutoff = latest_closed[0].toordinal() + offset
+        cutoff = latest_closed[0].toordinal()
     return HabitFacts(
         timeline=timeline,
-        first=timeline.first.toordinal() + offset,
-        end=timeline.end.toordinal() + offset,
+        first=timeline.first.toordinal(),
+        end=timeline.end.toordinal(),
         cutoff=cutoff,
         closed_due=timeline.count_due_dates_before(today),
         last_due=timeline.last_due_date(),
-        allowed_residues=_allowed_residues(timeline, offset),
-        offset=offset,
+        allowed_residues=_allowed_residues(timeline),
     )
 
 
-def _allowed_residues(timeline: HabitTimeline, offset: int) -> int | None:
+def _allowed_residues(timeline: HabitTimeline) -> int | None:
     schedule = timeline.schedule
     if schedule.kind is ScheduleKind.DAILY:
         return ALL_RESIDUES
@@ -511,14 +509,14 @@ def _allowed_residues(timeline: HabitTimeline, offset: int) -> int | None:
     if schedule.kind is ScheduleKind.WEEKDAYS:
         for residue in range(RESIDUE_MODULUS):
             # date.toordinal() is 1 on a Monday, so the weekday is ordinal - 1 mod 7.
-            if (residue - offset - 1) % 7 in schedule.weekdays:
+            if (residue - 1) % 7 in schedule.weekdays:
                 allowed |= 1 << residue
         return allowed
 
     interval = schedule.interval_days
     if RESIDUE_MODULUS % interval:
         return None
-    first = timeline.first.toordinal() + offset
+    first = timeline.first.toordinal()
     for residue in range(RESIDUE_MODULUS):
         if (residue - first) % interval == 0:
             allowed |= 1 << residue
@@ -537,15 +535,11 @@ class ProgramFacts:
 
 
 def program_facts(
-    plan: ProgramPlan,
-    start_date: dt.date,
-    today: dt.date,
-    threshold: int,
-    offset: int,
+    plan: ProgramPlan, start_date: dt.date, today: dt.date, threshold: int
 ) -> ProgramFacts:
     """Compute the facts of every habit of a program for one start date."""
     habits = {
-        habit_id: habit_facts(schedule, start_date, today, threshold, offset)
+        habit_id: habit_facts(schedule, start_date, today, threshold)
         for habit_id, schedule in plan.schedules.items()
     }
     last_dues = [facts.last_due for facts in habits.values() if facts.last_due]
@@ -571,7 +565,6 @@ class _Run:
     today: dt.date
     threshold: int
     occurred_at: dt.datetime
-    offset: int
     programs: dict[int, ProgramPlan]
     coaches: dict[int, int]
     facts: dict[tuple[int, dt.date], ProgramFacts] = field(default_factory=dict)
@@ -581,18 +574,17 @@ class _Run:
         facts = self.facts.get(key)
         if facts is None:
             plan = self.programs[program_id]
-            facts = program_facts(
-                plan, start_date, self.today, self.threshold, self.offset
-            )
+            facts = program_facts(plan, start_date, self.today, self.threshold)
             self.facts[key] = facts
         return facts
 
 
 @dataclass
 class _Tally:
-    """Habit counts of one enrollment, summed from verified aggregates."""
+    """Counts of one enrollment, from its milestone ticks and verified summaries."""
 
     facts: ProgramFacts
+    milestones_done: int = 0
     done: int = 0
     ticked_today: int = 0
     kept_habit_ids: set[int] = field(default_factory=set)
@@ -641,13 +633,11 @@ def _start_run(runtime: Runtime) -> _Run:
     with runtime.db.session() as session:
         programs = load_programs(session)
         coaches = dict(session.execute(sa.select(Cohort.id, Cohort.coach_id)).all())
-        dialect = session.get_bind().dialect.name
     return _Run(
         runtime=runtime,
         today=runtime.today(),
         threshold=runtime.config.coaching.off_track_threshold,
         occurred_at=runtime.now().astimezone(dt.UTC).replace(tzinfo=None),
-        offset=_DAY_NUMBER_OFFSETS[dialect],
         programs=programs,
         coaches=coaches,
     )
@@ -712,19 +702,13 @@ def _evaluate_batch(run: _Run, batch: _Batch, session: Session) -> EvaluationSum
     if not rows:
         return EvaluationSummary()
 
-    first_id, last_id = rows[0].id, rows[-1].id
     _load_new_programs(session, run, rows)
-    milestones_done = _count_milestone_ticks(session, run, rows)
-    tallies = {
-        row.id: _Tally(run.program_facts(row.program_id, row.start_date))
-        for row in rows
-    }
-    _add_habit_aggregates(session, run, first_id, last_id, tallies)
+    today = run.today.toordinal()
+    tallies = {row.id: _tally(run, today, row) for row in rows}
 
     outcomes = {}
     for row in rows:
-        tally = tallies[row.id]
-        outcomes[row.id] = _outcome(run, row, tally, milestones_done.get(row.id, 0))
+        outcomes[row.id] = _outcome(run, row, tallies[row.id])
     fallback_ids = [row.id for row in rows if tallies[row.id].needs_fallback]
     outcomes.update(_reference_outcomes(session, run, rows, fallback_ids))
 
@@ -741,6 +725,45 @@ def _load_new_programs(session: Session, run: _Run, rows: Sequence[Any]) -> None
 
 
 def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
+    """Read and lock the batch's active enrollments with their ticks, one query.
+
+    Each row has the enrollment's columns, then ``summaries``, its habit
+    summaries, and ``milestone_ids``, its ticked milestone ids, each a text
+    joined with ",". A habit summary is the habit id, tick count, first, last
+    and previous day number (0 when there is no previous tick) and the residue
+    bits, joined with ":". One row per enrollment costs PyMySQL far less to
+    read than one row per summary and per milestone tick.
+    """
+    dialect = session.get_bind().dialect.name
+
+    def day(column: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.cast(tick_summaries.ordinal(column, dialect), sa.String)
+
+    text = (
+        sa.cast(SUMMARIES.c.habit_id, sa.String)
+        + ":"
+        + sa.cast(SUMMARIES.c.tick_count, sa.String)
+        + ":"
+        + day(SUMMARIES.c.first_due_date)
+        + ":"
+        + day(SUMMARIES.c.last_due_date)
+        + ":"
+        + sa.func.coalesce(day(SUMMARIES.c.previous_due_date), "0")
+        + ":"
+        + sa.cast(SUMMARIES.c.residues, sa.String)
+    )
+    summaries = (
+        sa.select(sa.func.group_concat(text))
+        .where(SUMMARIES.c.enrollment_id == ENROLLMENTS.c.id)
+        .scalar_subquery()
+    )
+    milestone_ids = (
+        sa.select(
+            sa.func.group_concat(sa.cast(MILESTONE_TICKS.c.milestone_id, sa.String))
+        )
+        .where(MILESTONE_TICKS.c.enrollment_id == ENROLLMENTS.c.id)
+        .scalar_subquery()
+    )
     query = (
         sa.select(
             ENROLLMENTS.c.id,
@@ -749,6 +772,8 @@ def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
             ENROLLMENTS.c.cohort_id,
             ENROLLMENTS.c.start_date,
             *(ENROLLMENTS.c[name] for name in STATE_COLUMNS),
+            summaries.label("summaries"),
+            milestone_ids.label("milestone_ids"),
         )
         .where(_active(), ENROLLMENTS.c.id >= batch.first)
         .order_by(ENROLLMENTS.c.id)
@@ -759,174 +784,47 @@ def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
     return list(session.execute(query))
 
 
-def _count_milestone_ticks(
-    session: Session, run: _Run, rows: Sequence[Any]
-) -> dict[int, int]:
-    """Count each enrollment's ticks of milestones of its own program.
+def _tally(run: _Run, today: int, row: Any) -> _Tally:
+    """Count an enrollment's milestone ticks and add its verified habit summaries.
 
-    The ticks are read by primary key range and matched here, because a join
-    with milestones makes MariaDB scan every tick of each milestone.
+    Ticks of milestones outside the enrollment's program, and summaries of
+    habits outside it, are skipped, as the reference rule ignores them. A
+    summary that cannot be verified marks the tally for a fallback.
     """
-    program_of = {row.id: row.program_id for row in rows}
-    query = sa.select(
-        MILESTONE_TICKS.c.enrollment_id, MILESTONE_TICKS.c.milestone_id
-    ).where(MILESTONE_TICKS.c.enrollment_id.between(rows[0].id, rows[-1].id))
-    counts: dict[int, int] = {}
-    for enrollment_id, milestone_id in session.execute(query):
-        program_id = program_of.get(enrollment_id)
-        if program_id is None:
-            continue
-        if milestone_id in run.programs[program_id].milestone_set:
-            counts[enrollment_id] = counts.get(enrollment_id, 0) + 1
-    return counts
+    plan = run.programs[row.program_id]
+    tally = _Tally(run.program_facts(row.program_id, row.start_date))
+    if row.milestone_ids:
+        for milestone_id in map(int, row.milestone_ids.split(",")):
+            if milestone_id in plan.milestone_set:
+                tally.milestones_done += 1
+    if row.summaries:
+        for summary in row.summaries.split(","):
+            _add_summary(tally, today, summary)
+    return tally
 
 
-def _add_habit_aggregates(
-    session: Session,
-    run: _Run,
-    first_id: int,
-    last_id: int,
-    tallies: dict[int, _Tally],
-) -> None:
-    """Sum verified habit tick aggregates into the tallies, or mark a fallback.
-
-    Aggregates of inactive enrollments in the id range, and of habits outside an
-    enrollment's program, are skipped, as the reference rule ignores them.
-    """
-    today = run.today.toordinal() + run.offset
-    ticked_today: list[tuple[int, int]] = []
-    query = _habit_aggregate_query(session, run.today, first_id, last_id)
-    for enrollment_id, aggregates in session.execute(query):
-        tally = tallies.get(enrollment_id)
-        if tally is None:
-            continue
-        for aggregate in aggregates.split(","):
-            habit_id = _add_aggregate(tally, today, aggregate)
-            if habit_id is not None:
-                ticked_today.append((enrollment_id, habit_id))
-
-    if ticked_today:
-        _add_latest_closed(session, run, tallies, ticked_today)
-
-
-def _add_aggregate(tally: _Tally, today: int, aggregate: str) -> int | None:
-    """Add one habit's aggregate to the tally.
-
-    Returns the habit id when the habit was ticked today and its latest closed
-    tick is still needed to decide whether it is off track.
-    """
-    habit_id, count, first, last, residues = map(int, aggregate.split(":"))
+def _add_summary(tally: _Tally, today: int, summary: str) -> None:
+    """Add one habit's summary to the tally, or mark the tally for a fallback."""
+    habit_id, count, first, last, previous, residues = map(int, summary.split(":"))
     facts = tally.facts.habits.get(habit_id)
     if facts is None:
-        return None
-    if not facts.covers(count, first, last, residues):
+        return
+    if last > today or not facts.covers(count, first, last, residues):
         tally.needs_fallback = True
-        return None
+        return
 
     tally.done += count
+    latest_closed = last
     if last == today:
         tally.ticked_today += 1
-        if facts.cutoff is not None and count > 1:
-            return habit_id
-    elif facts.cutoff is not None and last >= facts.cutoff:
+        latest_closed = previous
+    if facts.cutoff is not None and latest_closed >= facts.cutoff:
         tally.kept_habit_ids.add(habit_id)
-    return None
 
 
-def _add_latest_closed(
-    session: Session,
-    run: _Run,
-    tallies: dict[int, _Tally],
-    pairs: list[tuple[int, int]],
-) -> None:
-    """Decide the off-track status of habits ticked today from their closed ticks.
-
-    The aggregate query leaves out the latest tick before today because that
-    needs a comparison per tick row. Ticks of today are rare when the job runs
-    just after midnight, so this query reads few enrollments.
-    """
-    ticks = HABIT_TICKS
-    wanted = set(pairs)
-    query = (
-        sa.select(
-            ticks.c.enrollment_id, ticks.c.habit_id, sa.func.max(ticks.c.due_date)
-        )
-        .where(
-            ticks.c.enrollment_id.in_({enrollment_id for enrollment_id, _ in pairs}),
-            ticks.c.due_date < run.today,
-        )
-        .group_by(ticks.c.enrollment_id, ticks.c.habit_id)
-    )
-    for enrollment_id, habit_id, latest in session.execute(query):
-        if (enrollment_id, habit_id) not in wanted:
-            continue
-        tally = tallies[enrollment_id]
-        cutoff = tally.facts.habits[habit_id].cutoff
-        if latest.toordinal() + run.offset >= cutoff:
-            tally.kept_habit_ids.add(habit_id)
-
-
-def _habit_aggregate_query(
-    session: Session, today: dt.date, first_id: int, last_id: int
-) -> sa.Select:
-    """Build the per-enrollment query of habit tick aggregates up to today.
-
-    Each row is an enrollment id and its aggregates, joined with "," and one
-    per habit: habit id, tick count, first and last day number and the residue
-    bits, joined with ":". One text column per enrollment costs PyMySQL far
-    less to read than one row per habit.
-    """
-    dialect = session.get_bind().dialect.name
-    ticks = HABIT_TICKS
-    due_date = ticks.c.due_date
-    residue = sa.literal(1, sa.BigInteger).op("<<")(
-        _day_number(due_date, dialect) % RESIDUE_MODULUS
-    )
-    per_habit = (
-        sa.select(
-            ticks.c.enrollment_id,
-            ticks.c.habit_id,
-            sa.func.count().label("ticks"),
-            _day_number(sa.func.min(due_date), dialect).label("first"),
-            _day_number(sa.func.max(due_date), dialect).label("last"),
-            _bitwise_or(residue, dialect).label("residues"),
-        )
-        .where(ticks.c.enrollment_id.between(first_id, last_id), due_date <= today)
-        .group_by(ticks.c.enrollment_id, ticks.c.habit_id)
-        .subquery()
-    )
-    fields = [
-        per_habit.c.habit_id,
-        per_habit.c.ticks,
-        per_habit.c.first,
-        per_habit.c.last,
-        per_habit.c.residues,
-    ]
-    text = sa.cast(fields[0], sa.String)
-    for value in fields[1:]:
-        text = text + ":" + sa.cast(value, sa.String)
-    return sa.select(per_habit.c.enrollment_id, sa.func.group_concat(text)).group_by(
-        per_habit.c.enrollment_id
-    )
-
-
-def _day_number(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
-    """Return whole days since the epoch that ``_DAY_NUMBER_OFFSETS`` describes."""
-    if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(value), sa.Integer)
-    return sa.func.to_days(value)
-
-
-def _bitwise_or(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
-    # SQLite has no BIT_OR. Each value is a single bit, so the sum of the
-    # distinct values is their bitwise OR.
-    if dialect == "sqlite":
-        return sa.func.sum(sa.distinct(value))
-    return sa.func.bit_or(value)
-
-
-def _outcome(run: _Run, row: Any, tally: _Tally, milestones_done: int) -> Outcome:
+def _outcome(run: _Run, row: Any, tally: _Tally) -> Outcome:
     facts = tally.facts
+    milestones_done = tally.milestones_done
     milestones_total = len(run.programs[row.program_id].milestone_ids)
     completed = (
         (milestones_total > 0 or facts.has_due_dates)
@@ -982,7 +880,7 @@ def _store(
 ) -> EvaluationSummary:
     """Write changed states and one feed entry per transition."""
     summary = EvaluationSummary(enrollments=len(rows))
-    changed: list[dict[str, Any]] = []
+    changed: list[tuple[Any, ...]] = []
     entries: list[dict[str, Any]] = []
     for row in rows:
         stored = EvaluationState.of(row)
@@ -991,14 +889,12 @@ def _store(
         if new == stored:
             continue
 
-        # dataclasses.asdict deep-copies every value, which cost a sixth of
-        # the nightly run's Python time on 100,000 enrollments.
-        changed.append({"id": row.id, **new.columns()})
+        changed.append((row.id, *new.values()))
         for kind in transitions(stored, new):
             entries.append(_batch_entry(run, row, kind, outcome, new))
             _count_transition(summary, kind)
 
-    _write_states(session, changed)
+    _write_states(session, changed, rows[0].id, rows[-1].id)
     activity.record_many(session, entries)
     summary.changed = len(changed)
     return summary
@@ -1027,11 +923,19 @@ def _count_transition(summary: EvaluationSummary, kind: ActivityType) -> None:
         summary.completed += 1
 
 
-def _write_states(session: Session, states: list[dict[str, Any]]) -> None:
+def _write_states(
+    session: Session, states: list[tuple[Any, ...]], first_id: int, last_id: int
+) -> None:
     """Update the enrollments from a temporary table: one insert, one UPDATE.
 
-    An executemany of UPDATE statements would cost one round trip per row with
-    PyMySQL, while its executemany of INSERT sends multi-row statements.
+    ``states`` has one tuple per enrollment: its id, then the values of
+    ``STATE_COLUMNS``. An executemany of UPDATE statements would cost one round
+    trip per row with PyMySQL. Its executemany of INSERT escapes each value in
+    Python, which took about 1 s of CPU for 100,000 rows, so the rows are sent
+    as SQL literals instead, which ``_sql_literal`` renders from typed values
+    only. The UPDATE is limited to the batch's id range: without that, MariaDB may join
+    from a full scan of enrollments and lock the rows of other batches, which
+    makes concurrent batches deadlock.
     """
     if not states:
         return
@@ -1039,14 +943,40 @@ def _write_states(session: Session, states: list[dict[str, Any]]) -> None:
     connection = session.connection()
     connection.execute(sa.schema.CreateTable(_STAGING, if_not_exists=True))
     connection.execute(sa.delete(_STAGING))
-    connection.execute(sa.insert(_STAGING), states)
+    columns = ", ".join(["id", *STATE_COLUMNS])
+    for start in range(0, len(states), STAGING_ROWS_PER_INSERT):
+        chunk = states[start : start + STAGING_ROWS_PER_INSERT]
+        values = ", ".join(
+            "(" + ", ".join(map(_sql_literal, state)) + ")" for state in chunk
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {_STAGING.name} ({columns}) VALUES {values}"
+        )
     values = {name: _STAGING.c[name] for name in STATE_COLUMNS}
     connection.execute(
         sa.update(ENROLLMENTS)
-        .where(ENROLLMENTS.c.id == _STAGING.c.id)
+        .where(
+            ENROLLMENTS.c.id == _STAGING.c.id,
+            ENROLLMENTS.c.id.between(first_id, last_id),
+        )
         .values(**values, updated_at=utcnow())
     )
     connection.execute(sa.delete(_STAGING))
+
+
+def _sql_literal(value: object) -> str:
+    """Render a state value as an SQL literal: None, a bool, an int or a date."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))
+    if type(value) is dt.date:
+        return f"'{value.isoformat()}'"
+    raise TypeError(
+        f"invalid state value {value!r}: expected None, a bool, an int or a date"
+    )
 
 
 def _log_finish(summary: EvaluationSummary, today: dt.date) -> None:

@@ -292,6 +292,31 @@ class HabitTick(Base):
     ticked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class HabitTickSummary(Base):
+    """Totals of one enrollment's ticks of one habit, kept current with each tick.
+
+    The nightly evaluation reads these rows instead of every tick. A pair with
+    no ticks has no row. ``residues`` has bit r set when some ticked date d has
+    ``d.toordinal() % 42 == r``, which lets the evaluation check that every
+    tick falls on the habit's schedule without reading the ticks.
+    """
+
+    __tablename__ = "habit_tick_summaries"
+
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True
+    )
+    habit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("habits.id", ondelete="CASCADE"), primary_key=True
+    )
+    tick_count: Mapped[int]
+    first_due_date: Mapped[dt.date]
+    last_due_date: Mapped[dt.date]
+    # The latest ticked date before last_due_date; NULL with a single tick.
+    previous_due_date: Mapped[dt.date | None]
+    residues: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 class ActivityType(enum.StrEnum):
     PROGRAM_STARTED = "program_started"
     ENROLLED = "enrolled"

@@ -18,7 +18,9 @@ concurrent ticks of one enrollment run one after the other:
 
 Each effective change writes one activity entry (milestone_completed,
 milestone_reopened, habit_ticked, habit_unticked) with the due date in its
-details, then evaluates the enrollment at once in the same transaction.
+details. A habit change also rewrites that habit's row in
+``habit_tick_summaries``. Then the enrollment is evaluated at once, in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bridge import activity
+from bridge import activity, tick_summaries
 from bridge.errors import Conflict, InvalidRequest, NotFound
 from bridge.evaluation import EvaluationState, evaluate_enrollment_now, habit_schedule
 from bridge.models import (
@@ -222,7 +224,7 @@ def _set_habit(
             runtime, session, enrollment, habit, due_date, actor_wp_user_id, done
         )
         enrollment.last_activity_at = now
-        session.flush()
+        tick_summaries.refresh_habit(session, enrollment_id, habit_id)
 
     state = evaluate_enrollment_now(session, runtime, enrollment, today)
     return TickResult(changed, state)

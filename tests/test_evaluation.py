@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bridge.evaluation as evaluation_module
+from bridge import tick_summaries
 from bridge.config import CoachingSection
 from bridge.evaluation import (
     EvaluationSummary,
@@ -45,13 +46,18 @@ def day(offset: int) -> dt.date:
 
 def add_ticks(coaching: Coaching, enrollment_id: int, habit_id: int, *offsets: int):
     """Insert ticks directly, as a schedule change or an import could leave them."""
+    insert_ticks(coaching, enrollment_id, habit_id, [day(offset) for offset in offsets])
+
+
+def insert_ticks(coaching: Coaching, enrollment_id: int, habit_id: int, dates):
     with coaching.runtime.db.session() as session:
-        for offset in offsets:
+        for due_date in dates:
             session.add(
                 HabitTick(
-                    enrollment_id=enrollment_id, habit_id=habit_id, due_date=day(offset)
+                    enrollment_id=enrollment_id, habit_id=habit_id, due_date=due_date
                 )
             )
+        tick_summaries.refresh_habit(session, enrollment_id, habit_id)
 
 
 def test_evaluate_all_twice_writes_once(coaching):
@@ -154,6 +160,44 @@ def test_batches_cover_every_enrollment(coaching):
     assert summary.batches == 2
     evaluated = [coaching.enrollment(id_).evaluated_on for id_ in ids]
     assert evaluated == [day(1), day(1), None, day(1), day(1)]
+
+
+def test_states_written_in_chunks(coaching, monkeypatch):
+    monkeypatch.setattr(evaluation_module, "STAGING_ROWS_PER_INSERT", 2)
+    walk = coaching.add_habit("Walk")
+    ids = [coaching.enroll(START, wp_user_id=index) for index in range(5)]
+    add_ticks(coaching, ids[4], walk, 0, 1)
+    coaching.at(noon_utc(day(2)))
+
+    summary = evaluate_all(coaching.runtime, batch_size=10)
+
+    assert summary.changed == 5
+    states = [coaching.enrollment(id_) for id_ in ids]
+    assert [state.habit_dates_due for state in states] == [2] * 5
+    assert [state.habit_dates_done for state in states] == [0, 0, 0, 0, 2]
+    assert [state.progress_percent for state in states] == [0, 0, 0, 0, 100]
+
+
+@pytest.mark.parametrize(
+    "value, literal",
+    [
+        (None, "NULL"),
+        (True, "1"),
+        (False, "0"),
+        (42, "42"),
+        (dt.date(2025, 3, 1), "'2025-03-01'"),
+    ],
+)
+def test_sql_literal_of_state_values(value, literal):
+    assert evaluation_module._sql_literal(value) == literal
+
+
+@pytest.mark.parametrize(
+    "value", ["1); DROP TABLE enrollments; --", 1.5, dt.datetime(2025, 1, 1)]
+)
+def test_sql_literal_rejects_other_types(value):
+    with pytest.raises(TypeError, match="invalid state value"):
+        evaluation_module._sql_literal(value)
 
 
 def test_not_due_tick_uses_reference(coaching):
@@ -338,11 +382,7 @@ def test_site_date_after_dst_midnight(coaching, harness, zone, midnight, site_da
     set_site_zone(harness, zone, "")
     walk = coaching.add_habit("Walk")
     enrollment = coaching.enroll(site_date - dt.timedelta(days=4))
-    with coaching.runtime.db.session() as session:
-        yesterday = site_date - dt.timedelta(days=1)
-        session.add(
-            HabitTick(enrollment_id=enrollment, habit_id=walk, due_date=yesterday)
-        )
+    insert_ticks(coaching, enrollment, walk, [site_date - dt.timedelta(days=1)])
 
     coaching.at(midnight - dt.timedelta(seconds=1))
     evaluate_all(coaching.runtime)

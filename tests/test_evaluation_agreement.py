@@ -3,7 +3,8 @@
 Each example builds a program with random habit schedules and milestones, and
 enrollments with random start dates and random ticks. Some ticks are on dates
 that are not due, outside the habit window, in the future or of another
-program's habit. The test runs ``evaluate_all`` on a real state database and
+program's habit. The ticks are summarized with ``bridge.tick_summaries.rebuild``,
+as after an import. The test runs ``evaluate_all`` on a real state database and
 compares every stored state with ``rules.progress.evaluate_enrollment``. One database
 serves all examples of a test, and its tables are cleared between examples.
 """
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge import tick_summaries
 from bridge.evaluation import evaluate_all, evaluate_enrollment_now
 from bridge.models import (
     Activity,
@@ -28,6 +30,7 @@ from bridge.models import (
     EnrollmentStatus,
     Habit,
     HabitTick,
+    HabitTickSummary,
     Milestone,
     MilestoneTick,
     Program,
@@ -41,6 +44,7 @@ BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 # Deleting from the tables in this order respects the foreign keys.
 TABLES = (
     Activity,
+    HabitTickSummary,
     HabitTick,
     MilestoneTick,
     Enrollment,
@@ -215,6 +219,8 @@ def build(runtime, case: Case) -> Built:
             built.enrollment_ids.append(
                 add_enrollment(session, program, cohort, index, enrollment_case, built)
             )
+        session.flush()
+        tick_summaries.rebuild(session.connection())
     return built
 
 
