@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 def test_ticks_survive_reload(page: Page, site: Site) -> None:
     site.buy("dan")
+    # Read before the page loads: if midnight passes meanwhile, this date is
+    # still on the grid, as the day before, and may still be ticked.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     log_in(page, site, "dan", then=site.coaching_url())
     page.get_by_role("link", name=PROGRAM_TITLE).click()
     expect(page.get_by_role("heading", name=PROGRAM_TITLE)).to_be_visible()
 
-    today = dt.datetime.now(dt.UTC).date().isoformat()
     milestone = page.get_by_role("checkbox", name=MILESTONE_TITLE)
     habit = page.get_by_role("checkbox", name=f"{HABIT_TITLE}, {format_date(today)}")
     for box in (milestone, habit):
