@@ -27,11 +27,24 @@ T = TypeVar("T")
 # away, lost connection. Anything else is a bug or bad data and is raised.
 TRANSIENT_MYSQL_ERRORS = {1205, 1213, 2006, 2013}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# GROUP_CONCAT results are cut at group_concat_max_len bytes: 1 KiB by default
+# on MySQL, 1 MiB on MariaDB. The nightly evaluation joins each enrollment's
+# habit summaries into one text, about 40 bytes per habit.
+GROUP_CONCAT_MAX_LEN = 16 * 1024 * 1024
 
 
 def create_state_engine(url: str, **options: object) -> Engine:
     """Create the engine for coachbridge's own tables."""
-    return _create_engine(url, isolation="READ COMMITTED", **options)
+    engine = _create_engine(url, isolation="READ COMMITTED", **options)
+    if not is_sqlite(engine):
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+            cursor.close()
+
+    return engine
 
 
 def create_wordpress_engine(url: str, **options: object) -> Engine:

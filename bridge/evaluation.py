@@ -7,8 +7,8 @@ query and evaluates each range in one transaction with a fixed number of
 queries, two ranges at a time on MariaDB:
 
 - the range's enrollments, read and locked (FOR UPDATE), so that a concurrent
-  tick waits instead of being overwritten with older state. Each row also has
-  the enrollment's ticked milestone ids and its habit tick summaries
+  tick waits instead of being overwritten with older state;
+- then, for each of them, its ticked milestone ids and its habit tick summaries
   (``bridge.tick_summaries``) as text: for each ticked habit, the tick count,
   the first, last and previous ticked day numbers and the set of day numbers
   modulo 42;
@@ -688,7 +688,8 @@ def _evaluate_batch_safely(run: _Run, batch: _Batch) -> EvaluationSummary | None
     what = f"evaluation of enrollments {batch.describe()}"
     try:
         return run.runtime.db.run(partial(_evaluate_batch, run, batch), what)
-    except sa.exc.SQLAlchemyError:
+    except Exception:
+        # A database error or a row the rules reject costs this batch only.
         log.exception("failed %s, the run goes on with the other batches", what)
         return None
 
@@ -704,7 +705,10 @@ def _evaluate_batch(run: _Run, batch: _Batch, session: Session) -> EvaluationSum
 
     _load_new_programs(session, run, rows)
     today = run.today.toordinal()
-    tallies = {row.id: _tally(run, today, row) for row in rows}
+    texts = _tick_texts(session, rows[0].id, rows[-1].id)
+    tallies = {
+        row.id: _tally(run, today, row, *texts.get(row.id, ("", ""))) for row in rows
+    }
 
     outcomes = {}
     for row in rows:
@@ -725,14 +729,39 @@ def _load_new_programs(session: Session, run: _Run, rows: Sequence[Any]) -> None
 
 
 def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
-    """Read and lock the batch's active enrollments with their ticks, one query.
+    query = (
+        sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.wp_user_id,
+            ENROLLMENTS.c.program_id,
+            ENROLLMENTS.c.cohort_id,
+            ENROLLMENTS.c.start_date,
+            *(ENROLLMENTS.c[name] for name in STATE_COLUMNS),
+        )
+        .where(_active(), ENROLLMENTS.c.id >= batch.first)
+        .order_by(ENROLLMENTS.c.id)
+        .with_for_update()
+    )
+    if batch.last is not None:
+        query = query.where(ENROLLMENTS.c.id <= batch.last)
+    return list(session.execute(query))
 
-    Each row has the enrollment's columns, then ``summaries``, its habit
-    summaries, and ``milestone_ids``, its ticked milestone ids, each a text
-    joined with ",". A habit summary is the habit id, tick count, first, last
-    and previous day number (0 when there is no previous tick) and the residue
-    bits, joined with ":". One row per enrollment costs PyMySQL far less to
-    read than one row per summary and per milestone tick.
+
+def _tick_texts(
+    session: Session, first_id: int, last_id: int
+) -> dict[int, tuple[str, str]]:
+    """Read the habit summaries and ticked milestone ids of the locked range.
+
+    Returns, per active enrollment, its habit summaries and its ticked
+    milestone ids, each a text joined with ",". A habit summary is the habit
+    id, tick count, first, last and previous day number (0 when there is no
+    previous tick) and the residue bits, joined with ":". One row per
+    enrollment costs PyMySQL far less to read than one row per summary and
+    per milestone tick.
+
+    This is a statement of its own, run once the enrollments are locked.
+    Subqueries of the locking statement would read a snapshot taken when it
+    started, before the ticks it waited for were committed.
     """
     dialect = session.get_bind().dialect.name
 
@@ -764,27 +793,18 @@ def _lock_batch(session: Session, batch: _Batch) -> list[Any]:
         .where(MILESTONE_TICKS.c.enrollment_id == ENROLLMENTS.c.id)
         .scalar_subquery()
     )
-    query = (
-        sa.select(
-            ENROLLMENTS.c.id,
-            ENROLLMENTS.c.wp_user_id,
-            ENROLLMENTS.c.program_id,
-            ENROLLMENTS.c.cohort_id,
-            ENROLLMENTS.c.start_date,
-            *(ENROLLMENTS.c[name] for name in STATE_COLUMNS),
-            summaries.label("summaries"),
-            milestone_ids.label("milestone_ids"),
-        )
-        .where(_active(), ENROLLMENTS.c.id >= batch.first)
-        .order_by(ENROLLMENTS.c.id)
-        .with_for_update()
+    query = sa.select(ENROLLMENTS.c.id, summaries, milestone_ids).where(
+        _active(), ENROLLMENTS.c.id.between(first_id, last_id)
     )
-    if batch.last is not None:
-        query = query.where(ENROLLMENTS.c.id <= batch.last)
-    return list(session.execute(query))
+    return {
+        enrollment_id: (summary_text or "", milestone_text or "")
+        for enrollment_id, summary_text, milestone_text in session.execute(query)
+    }
 
 
-def _tally(run: _Run, today: int, row: Any) -> _Tally:
+def _tally(
+    run: _Run, today: int, row: Any, summaries: str, milestone_ids: str
+) -> _Tally:
     """Count an enrollment's milestone ticks and add its verified habit summaries.
 
     Ticks of milestones outside the enrollment's program, and summaries of
@@ -793,12 +813,12 @@ def _tally(run: _Run, today: int, row: Any) -> _Tally:
     """
     plan = run.programs[row.program_id]
     tally = _Tally(run.program_facts(row.program_id, row.start_date))
-    if row.milestone_ids:
-        for milestone_id in map(int, row.milestone_ids.split(",")):
+    if milestone_ids:
+        for milestone_id in map(int, milestone_ids.split(",")):
             if milestone_id in plan.milestone_set:
                 tally.milestones_done += 1
-    if row.summaries:
-        for summary in row.summaries.split(","):
+    if summaries:
+        for summary in summaries.split(","):
             _add_summary(tally, today, summary)
     return tally
 

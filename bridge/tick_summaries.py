@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bridge.errors import InvalidRequest
 from bridge.models import Enrollment, HabitTick, HabitTickSummary
 from bridge.runtime import Runtime
 
@@ -129,6 +130,8 @@ def rebuild(
         .order_by(enrollments.c.id)
         .with_for_update()
     )
+    if dialect == "sqlite":
+        _require_iso_dates(connection, in_range(HABIT_TICKS.c.enrollment_id))
     connection.execute(sa.delete(SUMMARIES).where(*in_range(SUMMARIES.c.enrollment_id)))
 
     due_date = HABIT_TICKS.c.due_date
@@ -197,6 +200,41 @@ def rebuild_all(runtime: Runtime, chunk: int = REBUILD_CHUNK) -> int:
         description = f"rebuild of tick summaries for enrollments {first} to {last}"
         written += runtime.db.run(work, description)
     return written
+
+
+def _require_iso_dates(
+    connection: sa.Connection, conditions: list[sa.ColumnElement[bool]]
+) -> None:
+    """Raise InvalidRequest for a tick whose date SQLite stores as other text.
+
+    SQLite keeps whatever text an INSERT by hand gave, and julianday() of
+    '2024-1-5' is NULL, so such a tick would drop out of its summary unseen.
+    """
+    due_date = HABIT_TICKS.c.due_date
+    query = (
+        sa.select(
+            HABIT_TICKS.c.enrollment_id,
+            HABIT_TICKS.c.habit_id,
+            sa.type_coerce(due_date, sa.String),
+        )
+        .where(
+            *conditions,
+            sa.or_(
+                sa.func.length(due_date) != 10,
+                sa.func.date(due_date).is_(None),
+                sa.func.date(due_date) != due_date,
+            ),
+        )
+        .limit(1)
+    )
+    bad = connection.execute(query).first()
+    if bad is not None:
+        enrollment_id, habit_id, value = bad
+        raise InvalidRequest(
+            f"invalid due_date {value!r} in habit_ticks for enrollment "
+            f"{enrollment_id}, habit {habit_id}: expected a date as YYYY-MM-DD. "
+            "Correct or delete that row, then rebuild the summaries again"
+        )
 
 
 def ordinal(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:

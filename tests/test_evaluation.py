@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 
 import bridge.evaluation as evaluation_module
+import bridge.ticks as ticks_module
 from bridge import tick_summaries
 from bridge.config import CoachingSection
 from bridge.evaluation import (
@@ -288,7 +291,15 @@ def test_threshold_from_config(coaching):
     assert coaching.enrollment(enrollment).off_track
 
 
-def test_failed_batch_counted_and_skipped(coaching, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        sa.exc.OperationalError("SELECT", {}, Exception("disk I/O error")),
+        ValueError("invalid literal for int() with base 10: ''"),
+    ],
+    ids=["database", "bad-row"],
+)
+def test_failed_batch_counted_and_skipped(coaching, monkeypatch, error):
     coaching.add_habit("Walk")
     ids = [coaching.enroll(START, wp_user_id=index) for index in range(4)]
     coaching.at(noon_utc(day(1)))
@@ -296,7 +307,7 @@ def test_failed_batch_counted_and_skipped(coaching, monkeypatch):
 
     def fail_first(run, batch, session):
         if batch.first == ids[0]:
-            raise sa.exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
+            raise error
         return real(run, batch, session)
 
     monkeypatch.setattr(evaluation_module, "_evaluate_batch", fail_first)
@@ -307,6 +318,78 @@ def test_failed_batch_counted_and_skipped(coaching, monkeypatch):
     assert summary.enrollments == 2
     evaluated = [coaching.enrollment(id_).evaluated_on for id_ in ids]
     assert evaluated == [None, None, day(1), day(1)]
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("harness", ["mariadb"], indirect=True)
+@pytest.mark.parametrize("kind", ["habit", "milestone"])
+def test_nightly_run_waits_for_a_tick(coaching, kind):
+    # The nightly run must read ticks committed while it waited for the
+    # enrollment's row lock, not a snapshot from before the wait.
+    walk = coaching.add_habit("Walk", amount=1, unit="weeks")
+    milestone = coaching.add_milestone("Plan", 0)
+    ids = [coaching.enroll(START, wp_user_id=index) for index in range(3)]
+    for enrollment in ids:
+        for offset in range(6):
+            ticks_module.tick_habit(
+                coaching.runtime, enrollment, walk, day(offset), CLIENT
+            )
+    coaching.at(noon_utc(day(8)))
+    evaluate_all(coaching.runtime)
+    assert not coaching.enrollment(ids[1]).completed_on
+    coaching.at(noon_utc(day(9)))
+    ticked = threading.Event()
+    release = threading.Event()
+
+    def tick_and_hold() -> None:
+        with Session(coaching.runtime.db.engine) as session, session.begin():
+            if kind == "habit":
+                ticks_module._set_habit(
+                    coaching.runtime, ids[1], walk, day(6), CLIENT, True, session
+                )
+            else:
+                ticks_module._set_milestone(
+                    coaching.runtime, ids[1], milestone, CLIENT, True, session
+                )
+            ticked.set()
+            release.wait(timeout=30)
+
+    ticker = threading.Thread(target=tick_and_hold)
+    ticker.start()
+    assert ticked.wait(timeout=30)
+    threading.Timer(1.0, release.set).start()
+    summary = evaluate_all(coaching.runtime, batch_size=10, workers=1)
+    ticker.join(timeout=30)
+
+    assert summary.errors == 0
+    state = coaching.enrollment(ids[1])
+    if kind == "habit":
+        assert state.habit_dates_done == 7
+        assert state.milestones_done == 0
+    else:
+        assert state.habit_dates_done == 6
+        assert state.milestones_done == 1
+    other = coaching.enrollment(ids[0])
+    assert other.habit_dates_done == 6
+    assert other.milestones_done == 0
+
+
+def test_program_with_many_habits(coaching):
+    # 40 summaries make a text of about 1,600 bytes, over MySQL's default
+    # group_concat_max_len of 1,024.
+    habits = [coaching.add_habit(f"Habit {index}") for index in range(40)]
+    enrollment = coaching.enroll(START)
+    for habit in habits:
+        add_ticks(coaching, enrollment, habit, 0, 1, 2)
+    coaching.at(noon_utc(day(3)))
+
+    summary = evaluate_all(coaching.runtime)
+
+    assert summary.fallbacks == 0
+    state = coaching.enrollment(enrollment)
+    assert state.habit_dates_done == 120
+    assert state.habit_dates_due == 120
+    assert not state.off_track
 
 
 def test_evaluate_one_matches_batch(coaching):

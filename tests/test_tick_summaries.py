@@ -349,3 +349,42 @@ def test_concurrent_ticks_nightly_and_rebuild(harness):
     assert errors == []
     assert summaries(coaching.runtime) == expected(coaching.runtime)
     assert len(summaries(coaching.runtime)) == 2 * len(enrollments)
+
+
+@pytest.mark.parametrize(
+    "stored", ["2024-1-5", "2024-01-05 00:00:00", " 2024-01-05", "soon"]
+)
+def test_rebuild_rejects_malformed_sqlite_dates(tmp_path, stored):
+    url = f"sqlite:///{tmp_path}/state.sqlite3"
+    engine = sa.create_engine(url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        _add_site(connection)
+        connection.execute(
+            sa.text(
+                "INSERT INTO habit_ticks (enrollment_id, habit_id, due_date, "
+                "ticked_at) VALUES (1, 2, :stored, '2024-02-01 00:00:00')"
+            ),
+            {"stored": stored},
+        )
+
+    with engine.begin() as connection, pytest.raises(InvalidRequest) as raised:
+        rebuild(connection)
+    engine.dispose()
+
+    message = str(raised.value)
+    assert repr(stored) in message
+    assert "enrollment 1, habit 2" in message
+    assert "YYYY-MM-DD" in message
+
+
+@pytest.mark.mariadb
+def test_state_connections_raise_group_concat_limit(mysql_database_factory):
+    from bridge.db import GROUP_CONCAT_MAX_LEN, create_state_engine
+
+    engine = create_state_engine(mysql_database_factory("concat"))
+    with engine.connect() as connection:
+        limit = connection.scalar(sa.text("SELECT @@SESSION.group_concat_max_len"))
+    engine.dispose()
+
+    assert limit == GROUP_CONCAT_MAX_LEN
