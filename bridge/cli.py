@@ -309,6 +309,13 @@ def _require_wordpress_tables(runtime: Runtime) -> None:
 def _require_schema(runtime: Runtime) -> None:
     from bridge.migrate import current_revision, head_revision
 
+    # Connecting to SQLite would create an empty file at a mistyped path.
+    database = runtime.db.engine.url.database or ":memory:"
+    if runtime.db.is_sqlite and database != ":memory:" and not Path(database).exists():
+        raise CoachbridgeError(
+            f"the state database file {database} does not exist: check "
+            "state.database_url, or run 'coachbridge db upgrade' first to create it"
+        )
     try:
         current = current_revision(runtime.db.engine)
     except sa.exc.DBAPIError as error:

@@ -288,6 +288,24 @@ def test_command_needs_upgrade(tmp_path):
     result = _command("db", "rebuild-summaries", config=config)
 
     assert result.returncode == 2
+    assert "new.sqlite3 does not exist" in result.stderr
+    assert "run 'coachbridge db upgrade' first" in result.stderr
+    assert not (tmp_path / "new.sqlite3").exists()
+
+
+def test_command_on_an_older_schema(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(engine, connection), "0004")
+    engine.dispose()
+    config = tmp_path / "coachbridge.toml"
+    config.write_text(f'[state]\ndatabase_url = "{url}"\n')
+
+    result = _command("db", "rebuild-summaries", config=config)
+
+    assert result.returncode == 2
+    assert "at revision 0004" in result.stderr
     assert "run 'coachbridge db upgrade' first" in result.stderr
 
 
