@@ -39,8 +39,15 @@ SECRET_ENV = {
 }
 LIST_ENV = {"COACHBRIDGE_WEBHOOK_KEYS", "COACHBRIDGE_API_SECRETS"}
 
-DATABASE_URL_PATTERN = re.compile(r"^(sqlite|mysql|mariadb)(\+\w+)?://")
+DATABASE_URL_PATTERN = re.compile(r"^(sqlite(\+\w+)?|(mysql|mariadb)\+pymysql)://")
 MIN_SECRET_LENGTH = 16
+# config.example.toml's secrets start with this, so a copy that kept them is
+# rejected instead of running with keys that everyone can read.
+PLACEHOLDER_PREFIX = "replace-with-"
+GENERATE_HINT = (
+    "generate one, for example with: python3 -c "
+    "'import secrets; print(secrets.token_urlsafe(32))'"
+)
 WEBHOOK_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 
 
@@ -54,7 +61,7 @@ def _check_database_url(value: str | None) -> str | None:
     if not DATABASE_URL_PATTERN.match(value):
         raise ValueError(
             "expected an SQLAlchemy URL starting with sqlite://, mysql+pymysql:// "
-            "or mariadb+pymysql://"
+            "or mariadb+pymysql:// (PyMySQL is the MySQL driver installed)"
         )
     # The parser's own message can quote parts of the URL, password included.
     try:
@@ -112,6 +119,8 @@ class WebhookSection(_Section):
     def _check_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for key in keys:
             value = key.get_secret_value()
+            if value.startswith(PLACEHOLDER_PREFIX):
+                raise ValueError(f"a key is the example's placeholder: {GENERATE_HINT}")
             if len(value) < MIN_SECRET_LENGTH:
                 raise ValueError(
                     f"each key must be at least {MIN_SECRET_LENGTH} characters long"
@@ -169,6 +178,10 @@ class ApiSection(_Section):
     @classmethod
     def _long_secrets(cls, secrets: list[SecretStr]) -> list[SecretStr]:
         for secret in secrets:
+            if secret.get_secret_value().startswith(PLACEHOLDER_PREFIX):
+                raise ValueError(
+                    f"a secret is the example's placeholder: {GENERATE_HINT}"
+                )
             if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(
                     f"each secret must be at least {MIN_SECRET_LENGTH} characters long"

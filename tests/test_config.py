@@ -27,10 +27,35 @@ def test_defaults_without_file():
     assert config.coaching.off_track_threshold == 3
 
 
-def test_example_file_is_valid():
-    config = load_config(REPOSITORY / "config.example.toml", environ={})
+def test_example_file_is_valid_with_real_secrets():
+    environ = {
+        "COACHBRIDGE_WEBHOOK_KEYS": "k3y-0123456789abcdef",
+        "COACHBRIDGE_API_SECRETS": "s3cret-0123456789abcdef",
+    }
+    config = load_config(REPOSITORY / "config.example.toml", environ=environ)
     assert config.wordpress.table_prefix == "wp_"
-    assert config.webhook_keys()
+    assert config.webhook_keys() == ["k3y-0123456789abcdef"]
+
+
+def test_example_placeholders_rejected():
+    with pytest.raises(ConfigError) as raised:
+        load_config(REPOSITORY / "config.example.toml", environ={})
+
+    message = raised.value.message
+    assert "webhooks.keys: a key is the example's placeholder" in message
+    assert "api.secrets: a secret is the example's placeholder" in message
+    assert "secrets.token_urlsafe" in message
+
+
+@pytest.mark.parametrize("scheme", ["mysql", "mariadb", "mysql+mysqldb"])
+def test_database_url_without_pymysql_rejected(tmp_path, scheme):
+    path = write(tmp_path, f'[wordpress]\ndatabase_url = "{scheme}://root@db/wp"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert "wordpress.database_url" in raised.value.message
+    assert "mysql+pymysql://" in raised.value.message
 
 
 def test_example_file_lists_every_key():
@@ -177,7 +202,7 @@ def test_in_memory_state_database_rejected(tmp_path, url):
 @pytest.mark.parametrize("section", ["state", "wordpress"])
 @pytest.mark.parametrize(
     "url",
-    ["mysql+pymysql://reader:s3cret-pw@db:notaport/wp", "mysql://reader@[::1/wp"],
+    ["mysql+pymysql://reader:s3cret-pw@db:notaport/wp", "mysql+pymysql://reader@[::1/wp"],
     ids=["port-not-a-number", "unclosed-bracket"],
 )
 def test_unparsable_database_url_rejected(tmp_path, section, url):
