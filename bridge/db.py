@@ -27,6 +27,9 @@ T = TypeVar("T")
 # away, lost connection. Anything else is a bug or bad data and is raised.
 TRANSIENT_MYSQL_ERRORS = {1205, 1213, 2006, 2013}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A WordPress read of 2,000 members' transactions, the largest the sync makes,
+# took well under a second in bench/reconcile.py; this leaves a wide margin.
+WORDPRESS_READ_TIMEOUT_SECONDS = 120
 # GROUP_CONCAT results are cut at group_concat_max_len bytes: 1 KiB by default
 # on MySQL, 1 MiB on MariaDB. The nightly evaluation joins each enrollment's
 # habit summaries into one text, about 40 bytes per habit.
@@ -48,7 +51,18 @@ def create_state_engine(url: str, **options: object) -> Engine:
 
 
 def create_wordpress_engine(url: str, **options: object) -> Engine:
-    """Create the engine used to read the WordPress database (never written)."""
+    """Create the engine used to read the WordPress database (never written).
+
+    Reads time out after WORDPRESS_READ_TIMEOUT_SECONDS, so a server that
+    accepts connections but never answers fails the sync instead of hanging it.
+    """
+    if sa.engine.make_url(url).get_backend_name() != "sqlite":
+        connect_args = {
+            "read_timeout": WORDPRESS_READ_TIMEOUT_SECONDS,
+            "write_timeout": WORDPRESS_READ_TIMEOUT_SECONDS,
+        }
+        connect_args.update(options.pop("connect_args", {}))  # type: ignore[arg-type]
+        options["connect_args"] = connect_args
     return _create_engine(url, isolation="READ COMMITTED", **options)
 
 

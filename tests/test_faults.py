@@ -23,6 +23,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from bridge import db as db_module
 from bridge import scheduler
 from bridge.app import create_app
 from bridge.db import create_wordpress_engine
@@ -37,7 +38,7 @@ from bridge.models import (
     Program,
     ProgramMembership,
 )
-from sync.reader import WordPressReader
+from sync.reader import WordPressReader, WordPressUnavailable
 from tests.test_webhooks import KEY, transaction_body
 from tests.wpsite import NewTransaction, NewUser, WordPressSite
 
@@ -351,3 +352,38 @@ def assert_eventually(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.005)
+
+
+def test_silent_wordpress_server_times_out(monkeypatch):
+    # A server that accepts connections and never answers, as a stuck proxy
+    # or firewall might.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def accept_forever() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    monkeypatch.setattr(db_module, "WORDPRESS_READ_TIMEOUT_SECONDS", 1)
+    engine = create_wordpress_engine(f"mysql+pymysql://root@127.0.0.1:{port}/wp")
+    reader = WordPressReader(engine)
+    started = time.monotonic()
+    try:
+        with pytest.raises(WordPressUnavailable):
+            reader.access(1, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    finally:
+        engine.dispose()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+    assert time.monotonic() - started < 20
+    assert accepted
