@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -72,15 +73,26 @@ MAX_CAPACITY = 2**31 - 1
 # date before the year 9000. The admin API documents the same limits.
 MAX_DURATION_AMOUNT = 10_000
 MAX_DAYS = 36_500
+LAST_START_YEAR = 9000
+ISO_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Validation errors listed in one message; the rest are counted.
 MAX_REPORTED_ERRORS = 20
 
 
 def _date_or_iso_text(value: object) -> object:
-    # Pydantic would also read a number as a Unix timestamp; a file means a date.
-    if isinstance(value, dt.date | str):
+    # Pydantic would also read a number, or a text of digits, as a Unix
+    # timestamp; a file means a date.
+    if isinstance(value, dt.date):
         return value
+    if isinstance(value, str) and ISO_DATE_PATTERN.fullmatch(value.strip()):
+        return value.strip()
     raise ValueError("expected a date such as 2025-04-01")
+
+
+def _before_last_year(value: dt.date) -> dt.date:
+    if value.year >= LAST_START_YEAR:
+        raise ValueError(f"expected a date before the year {LAST_START_YEAR}")
+    return value
 
 
 Title = Annotated[
@@ -88,7 +100,9 @@ Title = Annotated[
 ]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
 WordPressId = Annotated[StrictInt, Field(ge=1, le=MAX_WORDPRESS_ID)]
-FileDate = Annotated[dt.date, BeforeValidator(_date_or_iso_text)]
+FileDate = Annotated[
+    dt.date, BeforeValidator(_date_or_iso_text), AfterValidator(_before_last_year)
+]
 
 
 class _Entry(BaseModel):

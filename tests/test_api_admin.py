@@ -412,6 +412,8 @@ def test_add_cohort(site, client):
         ({"capacity": 0}, "capacity"),
         ({"type": "weekly"}, "type"),
         ({"start_date": 20260301}, "start_date"),
+        ({"start_date": "0"}, "expected a date such as"),
+        ({"start_date": "9999-12-20"}, "before the year 9000"),
         ({"open": None}, "open may be left out but not null"),
     ],
 )

@@ -248,6 +248,16 @@ INVALID_CASES = [
         ["cohort 'Spring 2025'", "field start_date", "expected a date"],
     ),
     (
+        "start date as digits",
+        lambda d: d["programs"][0]["cohorts"][1].update(start_date="86400"),
+        ["cohort 'Spring 2025'", "field start_date", "expected a date"],
+    ),
+    (
+        "start date near the end of the calendar",
+        lambda d: d["programs"][0]["cohorts"][1].update(start_date="9999-12-15"),
+        ["cohort 'Spring 2025'", "field start_date", "before the year 9000"],
+    ),
+    (
         "bad due unit",
         lambda d: d["programs"][0]["milestones"][0].update(due="3 fortnights"),
         ["milestone 'Book the kickoff call'", "invalid due '3 fortnights'"],
