@@ -74,7 +74,9 @@ def cli(context: click.Context, config_path: str | None) -> None:
 
 @cli.command()
 @click.option("--host", help="Address to listen on (default: server.host).")
-@click.option("--port", type=int, help="TCP port (default: server.port).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="TCP port (default: server.port)."
+)
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option(
     "--no-scheduler",
@@ -222,7 +224,7 @@ def enrollments(state: _State, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Exit after printing the summary.")
-@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 @click.option(
     "--dir",
     "workdir",

@@ -221,8 +221,10 @@ def _require_iso_dates(
             *conditions,
             sa.or_(
                 sa.func.length(due_date) != 10,
-                sa.func.date(due_date).is_(None),
-                sa.func.date(due_date) != due_date,
+                sa.func.julianday(due_date).is_(None),
+                # date() keeps '2026-11-31' as given; a round trip through
+                # julianday() turns it into 2026-12-01.
+                sa.func.date(sa.func.julianday(due_date)) != due_date,
             ),
         )
         .limit(1)

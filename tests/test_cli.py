@@ -309,3 +309,13 @@ def test_demo_rejects_the_working_directory(tmp_path):
     assert "working directory" in result.stderr
     assert "Traceback" not in result.stderr
     assert folder.is_dir()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("port", ["70001", "0", "-5"])
+def test_port_out_of_range_rejected(command, port):
+    result = run(command, "--port", port)
+
+    assert result.returncode == 2
+    assert "Invalid value for '--port'" in result.stderr
+    assert "1<=x<=65535" in result.stderr

@@ -370,7 +370,8 @@ def test_concurrent_ticks_nightly_and_rebuild(harness):
 
 
 @pytest.mark.parametrize(
-    "stored", ["2024-1-5", "2024-01-05 00:00:00", " 2024-01-05", "soon"]
+    "stored",
+    ["2024-1-5", "2024-01-05 00:00:00", " 2024-01-05", "soon", "2026-11-31"],
 )
 def test_rebuild_rejects_malformed_sqlite_dates(tmp_path, stored):
     url = f"sqlite:///{tmp_path}/state.sqlite3"
