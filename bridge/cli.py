@@ -224,7 +224,13 @@ def enrollments(state: _State, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Exit after printing the summary.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="TCP port on 127.0.0.1; 0 picks a free one.",
+)
 @click.option(
     "--dir",
     "workdir",

@@ -57,6 +57,8 @@ LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 CLIENTS_PER_PROGRAM = 12
 MAX_TICK_CHANGES = 600
 ID_PATTERN = re.compile(r"[1-9][0-9]{0,18}")
+# WordPress user ids are stored in signed BIGINT columns.
+MAX_USER_ID = 2**63 - 1
 HABIT_DATE_PATTERN = re.compile(r"([1-9][0-9]{0,18})/([0-9]{4}-[0-9]{2}-[0-9]{2})")
 RETURN_VIEWS = ("enrollments", "program", "messages")
 
@@ -135,8 +137,12 @@ def act() -> Response:
     choice = request.form.get("user", "")
     if choice == "other":
         choice = request.form.get("other_user", "")
-    if not ID_PATTERN.fullmatch(choice):
-        abort(400, description=f"invalid user id {choice!r}: expected a number")
+    if _user_id(choice) is None:
+        abort(
+            400,
+            description=f"invalid user id {choice!r}: expected a number from 1 "
+            f"to {MAX_USER_ID}",
+        )
 
     response = redirect(url_for("preview.page", page="client"))
     response.set_cookie(
@@ -206,6 +212,8 @@ def proxy() -> Response:
         abort(401, description="choose a user at /preview first")
 
     payload = request.get_json(silent=True) or {}
+    if not isinstance(payload, dict):
+        abort(400, description="expected a JSON object with method, path and body")
     method = str(payload.get("method", "")).upper()
     path = str(payload.get("path", ""))
     if not is_allowed(method, path):
@@ -452,11 +460,17 @@ def page_links() -> list[tuple[str, str]]:
 
 
 def _acting_user(runtime: Runtime) -> DemoUser | None:
-    value = request.cookies.get(ACTING_COOKIE, "")
-    if not ID_PATTERN.fullmatch(value):
+    user_id = _user_id(request.cookies.get(ACTING_COOKIE, ""))
+    if user_id is None:
         return None
-    user_id = int(value)
     return DemoUser(user_id, _names(runtime, [user_id])[user_id], "")
+
+
+def _user_id(text: str) -> int | None:
+    """Parse a WordPress user id; None unless it fits a signed BIGINT column."""
+    if not ID_PATTERN.fullmatch(text) or int(text) > MAX_USER_ID:
+        return None
+    return int(text)
 
 
 def _token() -> str:

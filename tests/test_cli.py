@@ -311,11 +311,18 @@ def test_demo_rejects_the_working_directory(tmp_path):
     assert folder.is_dir()
 
 
-@pytest.mark.parametrize("command", ["serve", "demo"])
-@pytest.mark.parametrize("port", ["70001", "0", "-5"])
-def test_port_out_of_range_rejected(command, port):
+@pytest.mark.parametrize(
+    "command, port, allowed",
+    [
+        ("serve", "70001", "1<=x<=65535"),
+        ("serve", "0", "1<=x<=65535"),
+        ("demo", "70000", "0<=x<=65535"),
+        ("demo", "-5", "0<=x<=65535"),
+    ],
+)
+def test_port_out_of_range_rejected(command, port, allowed):
     result = run(command, "--port", port)
 
     assert result.returncode == 2
     assert "Invalid value for '--port'" in result.stderr
-    assert "1<=x<=65535" in result.stderr
+    assert allowed in result.stderr

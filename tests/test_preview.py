@@ -128,12 +128,24 @@ def test_act_rejects_bad_token(site, browser):
     assert response.status_code == 403
 
 
-def test_act_rejects_bad_user(site, browser):
+@pytest.mark.parametrize("user", ["-1", "9223372036854775808", "9999999999999999999"])
+def test_act_rejects_bad_user(site, browser, user):
     response = browser.post(
         "/preview/act",
-        data={"token": _token(site), "user": "other", "other_user": "-1"},
+        data={"token": _token(site), "user": "other", "other_user": user},
     )
     assert response.status_code == 400
+    assert b"expected a number from 1 to 9223372036854775807" in response.data
+
+
+def test_act_accepts_largest_user_id(site, browser):
+    response = browser.post(
+        "/preview/act",
+        data={"token": _token(site), "user": "other", "other_user": str(2**63 - 1)},
+    )
+    assert response.status_code == 302
+    page = browser.get("/preview/pages/client")
+    assert page.status_code == 200
 
 
 def test_client_page_standalone(site, browser):
@@ -319,6 +331,16 @@ def test_proxy_rejects_other_paths(site, browser):
         headers={TOKEN_HEADER: _token(site)},
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "x", 5])
+def test_proxy_rejects_body_not_an_object(site, browser, payload):
+    _act_as(site, browser, site.cleo)
+    response = browser.post(
+        "/preview/proxy", json=payload, headers={TOKEN_HEADER: _token(site)}
+    )
+    assert response.status_code == 400
+    assert "expected a JSON object" in response.get_json()["error"]["message"]
 
 
 def test_proxy_needs_token(site, browser):
