@@ -161,10 +161,14 @@ def page(page: str) -> Response | str:
 
     query = [(key, value) for key, value in request.args.items(multi=True)]
     query = [(key, value) for key, value in query if key != "coachbridge_notice"]
-    query += [
-        ("form_action", url_for("preview.action")),
-        ("form_nonce", _token()),
-    ]
+    if page == "client" or page.startswith("client/"):
+        # Only the Coaching tab's forms have a handler here. The console's
+        # forms go to the plugin's admin-post.php handlers, so the preview
+        # shows those pages read-only.
+        query += [
+            ("form_action", url_for("preview.action")),
+            ("form_nonce", _token()),
+        ]
     response = signed_call("GET", f"/pages/{page}", acting.wp_user_id, query)
 
     fragment = None

@@ -202,7 +202,10 @@ def test_in_memory_state_database_rejected(tmp_path, url):
 @pytest.mark.parametrize("section", ["state", "wordpress"])
 @pytest.mark.parametrize(
     "url",
-    ["mysql+pymysql://reader:s3cret-pw@db:notaport/wp", "mysql+pymysql://reader@[::1/wp"],
+    [
+        "mysql+pymysql://reader:s3cret-pw@db:notaport/wp",
+        "mysql+pymysql://reader@[::1/wp",
+    ],
     ids=["port-not-a-number", "unclosed-bracket"],
 )
 def test_unparsable_database_url_rejected(tmp_path, section, url):

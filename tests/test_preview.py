@@ -173,6 +173,18 @@ def test_program_page_forms_post_to_preview(site, browser):
     assert f'name="_wpnonce" value="{_token(site)}"' in html
 
 
+def test_console_page_read_only_without_warning(site, browser, caplog):
+    _act_as(site, browser, site.admin)
+    response = browser.get("/preview/pages/admin/programs")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "bridge did not return this page" not in html
+    assert "Strength" in html
+    assert 'method="post"' not in html
+    assert "invalid form_action" not in caplog.text
+
+
 def test_other_users_page_shows_error(site, browser):
     _act_as(site, browser, site.cleo)
     response = browser.get(
