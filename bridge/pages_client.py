@@ -154,7 +154,12 @@ def return_query(args: Mapping[str, str]) -> str:
 
 def _render_enrollments(runtime: Runtime, actor: Actor, context: dict[str, Any]) -> str:
     summaries = enrollment_summaries(runtime, actor, include_milestones=True)
-    return render_template("client/enrollments.html", enrollments=summaries, **context)
+    return render_template(
+        "client/enrollments.html",
+        enrollments=summaries,
+        today=runtime.today().isoformat(),
+        **context,
+    )
 
 
 def _render_program(

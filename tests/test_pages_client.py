@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from html.parser import HTMLParser
 
 import pytest
 
-from bridge.models import Program
-from tests.test_api_client import add_ticks, build_client_site
+from bridge.models import Enrollment, Program
+from tests.test_api_client import TODAY, add_ticks, build_client_site
 
 FORM_ACTION = (
     "https://site.example/wp-admin/admin-post.php?action=coachbridge_client_action"
@@ -100,6 +101,20 @@ def test_enrollments_view_rows(site):
     assert parser.find(
         "a", href=f"?action=coaching&view=program&enrollment={site.cleo_strength}"
     )
+
+
+def test_future_start_says_starts(site):
+    with site.runtime.db.session() as session:
+        enrollment = session.get_one(Enrollment, site.cleo_strength)
+        enrollment.start_date = TODAY + dt.timedelta(days=5)
+
+    listing = _html(site, site.cleo)
+    program = _html(site, site.cleo, **_program_query(site))
+
+    assert "<dt>Starts</dt>" in listing
+    assert "<dt>Started</dt>" in listing
+    assert "This program starts on" in program
+    assert 'datetime="2026-03-21"' in program
 
 
 def test_booking_link_opens_new_tab(site):
