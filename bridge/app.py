@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bridge.config import Config, load_config
 from bridge.errors import CoachbridgeError
@@ -70,6 +70,15 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CoachbridgeError)
     def _service_error(error: CoachbridgeError):  # type: ignore[no-untyped-def]
         return error_response(error.status, error.code, error.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(error: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+        limit = request.max_content_length
+        return error_response(
+            413,
+            "payload_too_large",
+            f"request body over the limit of {limit} bytes",
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]

@@ -677,7 +677,9 @@ def test_large_body_rejected(site):
     body = {"body": "a" * 70_000}
     response = site.call("POST", "/api/v1/conversations/1/messages", site.cleo, body)
     assert response.status_code == 413
-    assert response.get_json()["error"]["code"] == "request_entity_too_large"
+    error = response.get_json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert error["message"] == "request body over the limit of 65536 bytes"
 
 
 def test_body_must_be_an_object(site):
