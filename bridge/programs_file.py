@@ -74,6 +74,12 @@ MAX_CAPACITY = 2**31 - 1
 MAX_DURATION_AMOUNT = 10_000
 MAX_DAYS = 36_500
 LAST_START_YEAR = 9000
+# Items per program. A program page lists them all and the nightly evaluation
+# joins each client's habit summaries into one text, so both stay bounded.
+MAX_MILESTONES = 200
+MAX_HABITS = 50
+MAX_COHORTS = 200
+MAX_MEMBERSHIPS = 200
 ISO_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Validation errors listed in one message; the rest are counted.
 MAX_REPORTED_ERRORS = 20
@@ -228,10 +234,10 @@ class ProgramEntry(_Entry):
     title: Title
     description: Description = ""
     messaging_enabled: StrictBool = True
-    memberships: list[WordPressId] = []
-    milestones: list[MilestoneEntry] = []
-    habits: list[HabitEntry] = []
-    cohorts: list[CohortEntry] = []
+    memberships: Annotated[list[WordPressId], Field(max_length=MAX_MEMBERSHIPS)] = []
+    milestones: Annotated[list[MilestoneEntry], Field(max_length=MAX_MILESTONES)] = []
+    habits: Annotated[list[HabitEntry], Field(max_length=MAX_HABITS)] = []
+    cohorts: Annotated[list[CohortEntry], Field(max_length=MAX_COHORTS)] = []
 
     @model_validator(mode="after")
     def _check_unique(self) -> ProgramEntry:
@@ -362,9 +368,11 @@ def _read(path: Path) -> Any:
         ) from None
     kind = suffix[1:].upper()
     try:
+        # utf-8-sig drops the byte order mark that some Windows editors write.
+        text = data.decode("utf-8-sig")
         if suffix == ".toml":
-            return tomllib.loads(data.decode("utf-8"))
-        return json.loads(data, object_pairs_hook=_object_without_duplicates)
+            return tomllib.loads(text)
+        return json.loads(text, object_pairs_hook=_object_without_duplicates)
     except (
         tomllib.TOMLDecodeError,
         json.JSONDecodeError,

@@ -166,6 +166,19 @@ def test_json_sample_same_as_toml(make_runtime):
     assert snapshot(from_toml) == snapshot(from_json)
 
 
+@pytest.mark.parametrize("sample", [SAMPLE_TOML, SAMPLE_JSON], ids=["toml", "json"])
+def test_byte_order_mark_accepted(make_runtime, tmp_path, sample):
+    plain = make_runtime()
+    marked = make_runtime()
+    copy = tmp_path / sample.name
+    copy.write_bytes(b"\xef\xbb\xbf" + sample.read_bytes())
+
+    load_programs_file(plain, sample)
+    load_programs_file(marked, copy)
+
+    assert snapshot(marked) == snapshot(plain)
+
+
 def test_second_load_changes_nothing(runtime):
     load_programs_file(runtime, SAMPLE_TOML)
     before = snapshot(runtime)
@@ -246,6 +259,11 @@ INVALID_CASES = [
         "start date as number",
         lambda d: d["programs"][0]["cohorts"][1].update(start_date=1700000000),
         ["cohort 'Spring 2025'", "field start_date", "expected a date"],
+    ),
+    (
+        "too many habits",
+        lambda d: d["programs"][0].update(habits=d["programs"][0]["habits"] * 17),
+        ["program 'strength-12'", "field habits", "at most 50 items"],
     ),
     (
         "start date as digits",

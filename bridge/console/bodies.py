@@ -19,6 +19,9 @@ from pydantic import (
 from bridge.errors import InvalidRequest
 from bridge.models import DueUnit
 from bridge.programs_file import (
+    MAX_HABITS,
+    MAX_MEMBERSHIPS,
+    MAX_MILESTONES,
     MAX_URL_LENGTH,
     SLUG_PATTERN,
     CohortEntry,
@@ -124,9 +127,9 @@ class ProgramInput(_Body):
     title: ApiTitle
     description: Description = ""
     messaging_enabled: StrictBool = True
-    memberships: list[ApiId] = []
-    milestones: list[MilestoneInput] = []
-    habits: list[HabitInput] = []
+    memberships: Annotated[list[ApiId], Field(max_length=MAX_MEMBERSHIPS)] = []
+    milestones: Annotated[list[MilestoneInput], Field(max_length=MAX_MILESTONES)] = []
+    habits: Annotated[list[HabitInput], Field(max_length=MAX_HABITS)] = []
 
     @model_validator(mode="after")
     def _check_entries(self) -> ProgramInput:
@@ -141,9 +144,11 @@ class ProgramChanges(_Body):
     title: ApiTitle | None = None
     description: Description | None = None
     messaging_enabled: StrictBool | None = None
-    memberships: list[ApiId] | None = None
-    milestones: list[MilestoneInput] | None = None
-    habits: list[HabitInput] | None = None
+    memberships: Annotated[list[ApiId], Field(max_length=MAX_MEMBERSHIPS)] | None = None
+    milestones: (
+        Annotated[list[MilestoneInput], Field(max_length=MAX_MILESTONES)] | None
+    ) = None
+    habits: Annotated[list[HabitInput], Field(max_length=MAX_HABITS)] | None = None
 
     _not_null = (
         "title",
