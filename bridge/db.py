@@ -54,7 +54,7 @@ def create_wordpress_engine(url: str, **options: object) -> Engine:
     """Create the engine used to read the WordPress database (never written).
 
     Reads time out after WORDPRESS_READ_TIMEOUT_SECONDS, so a server that
-    accepts connections but never answers fails the sync instead of hanging it.
+    accepts connections but never responds fails the sync instead of hanging it.
     """
     if sa.engine.make_url(url).get_backend_name() != "sqlite":
         connect_args = {

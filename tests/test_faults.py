@@ -355,7 +355,7 @@ def assert_eventually(condition, timeout: float = 30.0) -> None:
 
 
 def test_silent_wordpress_server_times_out(monkeypatch):
-    # A server that accepts connections and never answers, as a stuck proxy
+    # A server that accepts connections and never responds, as a stuck proxy
     # or firewall might.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
