@@ -217,7 +217,11 @@ def proxy() -> Response:
 
     payload = request.get_json(silent=True) or {}
     if not isinstance(payload, dict):
-        abort(400, description="expected a JSON object with method, path and body")
+        abort(
+            400,
+            description="invalid proxy request: expected a JSON object with "
+            "method, path and body",
+        )
     method = str(payload.get("method", "")).upper()
     path = str(payload.get("path", ""))
     if not is_allowed(method, path):

@@ -1,4 +1,4 @@
-"""Habit tick summaries: stored current by ticks, rebuilt in SQL, both the same."""
+"""Habit tick summaries: updated by each tick, rebuilt in SQL, both the same."""
 
 from __future__ import annotations
 
@@ -334,8 +334,8 @@ def test_concurrent_ticks_nightly_and_rebuild(harness):
     errors: list[BaseException] = []
 
     def tick_all(offset: int) -> None:
-        # Each thread ticks every fourth enrollment, so neighbouring ids
-        # change at the same time and their new summary rows share gaps.
+        # Each thread ticks every fourth enrollment, so enrollments with
+        # neighbouring ids get their first summary rows at the same time.
         try:
             for enrollment in enrollments[offset::4]:
                 for day in range(0, 21, 3):
